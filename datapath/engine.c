@@ -1,0 +1,726 @@
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "iov.h"
+#include "log.h"
+#include "util.h"
+#include "vhost_user.h"
+#include "virtq.h"
+
+#define MAX_DEVS 64
+/* Batches per device per loop turn before looking at other devices again. */
+#define BATCH_BUDGET 8
+#define ETH_MIN_FRAME 14
+
+enum src_kind { SRC_WAKE, SRC_KICK, SRC_PORT_RX, SRC_PORT_TX, SRC_LISTEN, SRC_CONN };
+
+/* What an epoll event points at. */
+struct ep_src {
+	enum src_kind kind;
+	struct nf_dev *dev;
+	unsigned q;
+};
+
+struct nf_stats {
+	uint64_t rx_packets, rx_bytes, rx_dropped; /* host -> guest */
+	uint64_t tx_packets, tx_bytes, tx_dropped; /* guest -> host */
+	uint64_t ctrl_cmds, calls;
+};
+
+struct nf_dev {
+	struct vu_dev vu;
+	struct nf_engine *eng;
+	const struct nf_devcfg *cfg;
+	struct nf_port *port;
+	struct ep_src src_kick[VNET_NQUEUES], src_rx, src_tx, src_listen, src_conn;
+	atomic_bool changed;          /* set by the control thread */
+	/* datapath-thread state */
+	bool kicked[VNET_NQUEUES];
+	bool rx_readable;             /* transport may have frames */
+	bool rx_starved;              /* no guest buffers: not watching rx_fd */
+	bool tx_blocked;              /* transport pushed back: watching tx_fd */
+	uint32_t rx_mask, tx_mask;    /* registered epoll masks */
+	unsigned depth;
+	struct vq_chain *chains;
+	struct nf_pkt *pkts;
+	unsigned *pkt_chain;          /* pkts[i] came from chains[pkt_chain[i]] */
+	struct iovec *iovs;
+	struct nf_stats st;
+};
+
+struct nf_engine {
+	unsigned ndevs;
+	struct nf_dev *devs[MAX_DEVS];
+	int dp_epfd, ctl_epfd, wake_fd;
+	struct ep_src src_wake;
+	atomic_bool stop;
+	bool running;
+	pthread_t dp_thread, ctl_thread;
+	int ctl_cpu, dp_cpu;
+};
+
+#define PKT_IOV_MAX (VQ_MAX_IOV + 1)
+
+static struct nf_dev *to_dev(struct vu_dev *vu)
+{
+	return nf_container_of(vu, struct nf_dev, vu);
+}
+
+/* ---- hooks from the vhost-user core (control thread, dev lock held) ---- */
+
+static void hook_kick_watch(struct vu_dev *vu, unsigned q, int fd)
+{
+	struct nf_dev *dev = to_dev(vu);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &dev->src_kick[q] };
+	if (epoll_ctl(dev->eng->dp_epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		nf_err("%s: cannot watch kick fd: %s", vu->name, strerror(errno));
+}
+
+static void hook_kick_unwatch(struct vu_dev *vu, unsigned q, int fd)
+{
+	(void)q;
+	epoll_ctl(to_dev(vu)->eng->dp_epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void wake(struct nf_engine *eng)
+{
+	uint64_t one = 1;
+	(void)!write(eng->wake_fd, &one, sizeof(one));
+}
+
+static void hook_changed(struct vu_dev *vu)
+{
+	struct nf_dev *dev = to_dev(vu);
+	atomic_store(&dev->changed, true);
+	wake(dev->eng);
+}
+
+static const struct vu_dev_ops hooks = {
+	.kick_watch = hook_kick_watch,
+	.kick_unwatch = hook_kick_unwatch,
+	.changed = hook_changed,
+};
+
+/* ---- transport fd interest (datapath thread) ---- */
+
+static void set_mask(struct nf_dev *dev, int fd, struct ep_src *src, uint32_t *cur, uint32_t want)
+{
+	if (*cur == want)
+		return;
+	struct epoll_event ev = { .events = want, .data.ptr = src };
+	if (epoll_ctl(dev->eng->dp_epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		nf_err("%s: epoll: %s", dev->vu.name, strerror(errno));
+	*cur = want;
+}
+
+/* Watch the transport for input only while the guest has buffers to fill,
+ * and for output space only while it pushes back: a full host socket then
+ * simply waits instead of spinning the datapath. */
+static void update_port_interest(struct nf_dev *dev)
+{
+	bool rx = dev->vu.vrings[VNET_Q_RX].ready && !dev->rx_starved;
+	uint32_t in = rx ? EPOLLIN : 0, out = dev->tx_blocked ? EPOLLOUT : 0;
+	struct nf_port *p = dev->port;
+
+	if (p->rx_fd == p->tx_fd) {
+		set_mask(dev, p->rx_fd, &dev->src_rx, &dev->rx_mask, in | out);
+	} else {
+		set_mask(dev, p->rx_fd, &dev->src_rx, &dev->rx_mask, in);
+		set_mask(dev, p->tx_fd, &dev->src_tx, &dev->tx_mask, out);
+	}
+}
+
+static void call_guest(struct nf_dev *dev, unsigned q)
+{
+	struct vu_vring *vr = &dev->vu.vrings[q];
+	vq_flush(&vr->vq);
+	if (vq_should_call(&vr->vq)) {
+		vu_vring_call(vr);
+		dev->st.calls++;
+	}
+}
+
+/* ---- guest -> host ---- */
+
+/* Points pkt at the frame of a tx chain: the guest's 12-byte header becomes
+ * the transport's 10-byte one (num_buffers dropped) or disappears. Returns
+ * false for a chain that cannot be a frame. */
+static bool tx_pkt_from_chain(struct nf_dev *dev, struct vq_chain *c, struct nf_pkt *pkt)
+{
+	unsigned n = 0;
+	if (c->out_len < VNET_HDR_LEN + ETH_MIN_FRAME)
+		return false;
+	if (dev->port->caps & NF_CAP_VNET_HDR) {
+		n = iov_slice(c->iov, c->nout, 0, VNET_HDR_LEN_LEGACY, pkt->iov, 0, PKT_IOV_MAX);
+	} else {
+		struct virtio_net_hdr_v1 h;
+		iov_read(c->iov, c->nout, 0, &h, sizeof(h));
+		/* Not offered without vnet headers; a guest that does it anyway
+		 * would put bad checksums on the wire. */
+		if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE || (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+			return false;
+	}
+	n = iov_slice(c->iov, c->nout, VNET_HDR_LEN, SIZE_MAX, pkt->iov, n, PKT_IOV_MAX);
+	pkt->iovcnt = n;
+	pkt->len = c->out_len - VNET_HDR_LEN;
+	return true;
+}
+
+/* Returns true if the queue still has work (budget exhausted). */
+static bool do_tx(struct nf_dev *dev)
+{
+	struct vq *q = &dev->vu.vrings[VNET_Q_TX].vq;
+
+	for (unsigned b = 0; b < BATCH_BUDGET; b++) {
+		unsigned n = 0, m = 0;
+		while (n < dev->depth && vq_pop(q, &dev->chains[n]) == 1)
+			n++;
+		if (q->broken)
+			return false;
+		if (n == 0) {
+			if (vq_kick_enable(q))
+				continue;
+			dev->kicked[VNET_Q_TX] = false;
+			return false;
+		}
+		vq_kick_disable(q);
+		for (unsigned i = 0; i < n; i++) {
+			struct nf_pkt *pkt = &dev->pkts[m];
+			pkt->iov = &dev->iovs[m * PKT_IOV_MAX];
+			if (tx_pkt_from_chain(dev, &dev->chains[i], pkt))
+				dev->pkt_chain[m++] = i;
+		}
+		int sent = m ? dev->port->transport->tx_batch(dev->port, dev->pkts, m) : 0;
+		if (sent < 0) {
+			nf_err("%s: transmit failed: %s", dev->vu.name, strerror(-sent));
+			sent = (int)m; /* drop the batch rather than spin on it */
+			dev->st.tx_dropped += m;
+		}
+		/* Chains up to the first unsent frame are done (malformed ones
+		 * are returned empty); the rest go back to the ring. */
+		unsigned done = (unsigned)sent < m ? dev->pkt_chain[sent] : n;
+		unsigned k = 0;
+		for (unsigned i = 0; i < done; i++) {
+			if (k < (unsigned)sent && dev->pkt_chain[k] == i) {
+				dev->st.tx_packets++;
+				dev->st.tx_bytes += dev->pkts[k].len;
+				k++;
+			} else {
+				dev->st.tx_dropped++;
+			}
+			vq_push(q, dev->chains[i].head, 0);
+		}
+		vq_unpop(q, n - done);
+		call_guest(dev, VNET_Q_TX);
+		if (done < n) {
+			dev->tx_blocked = true;
+			update_port_interest(dev);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- host -> guest ---- */
+
+/* May a frame with this header be given to the guest, given what it acked? */
+static bool rx_hdr_acceptable(const struct vu_dev *vu, const struct virtio_net_hdr_v1 *h)
+{
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !vu_has(vu, VIRTIO_NET_F_GUEST_CSUM))
+		return false;
+	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !vu_has(vu, VIRTIO_NET_F_GUEST_ECN))
+		return false;
+	switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return true;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		return vu_has(vu, VIRTIO_NET_F_GUEST_TSO4);
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		return vu_has(vu, VIRTIO_NET_F_GUEST_TSO6);
+	default:
+		return false;
+	}
+}
+
+static bool do_rx(struct nf_dev *dev)
+{
+	struct vq *q = &dev->vu.vrings[VNET_Q_RX].vq;
+	bool vnet = dev->port->caps & NF_CAP_VNET_HDR;
+
+	for (unsigned b = 0; b < BATCH_BUDGET; b++) {
+		unsigned n = 0;
+		while (n < dev->depth && vq_pop(q, &dev->chains[n]) == 1)
+			n++;
+		if (q->broken)
+			return false;
+		if (n == 0) {
+			if (vq_kick_enable(q))
+				continue;
+			/* Out of guest buffers: stop watching the transport
+			 * until the guest posts more (its kick wakes us). */
+			dev->rx_starved = true;
+			update_port_interest(dev);
+			return false;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			struct vq_chain *c = &dev->chains[i];
+			struct nf_pkt *pkt = &dev->pkts[i];
+			const struct iovec *in = c->iov + c->nout;
+			unsigned cnt = 0;
+			if (c->in_len < VNET_HDR_LEN + ETH_MIN_FRAME) {
+				vq_set_broken(q, "receive buffer too small for a frame");
+				return false;
+			}
+			pkt->iov = &dev->iovs[i * PKT_IOV_MAX];
+			if (vnet)
+				cnt = iov_slice(in, c->nin, 0, VNET_HDR_LEN_LEGACY, pkt->iov, 0,
+						PKT_IOV_MAX);
+			pkt->iovcnt = iov_slice(in, c->nin, VNET_HDR_LEN, SIZE_MAX, pkt->iov, cnt,
+						PKT_IOV_MAX);
+		}
+		int got = dev->port->transport->rx_batch(dev->port, dev->pkts, n);
+		if (got < 0) {
+			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
+			got = 0;
+		}
+		for (int i = 0; i < got; i++) {
+			struct vq_chain *c = &dev->chains[i];
+			const struct iovec *in = c->iov + c->nout;
+			struct nf_pkt *pkt = &dev->pkts[i];
+			struct virtio_net_hdr_v1 h = { 0 };
+			uint32_t frame = pkt->len;
+
+			if (vnet) {
+				iov_read(in, c->nin, 0, &h, VNET_HDR_LEN_LEGACY);
+				frame = pkt->len >= VNET_HDR_LEN_LEGACY ? pkt->len - VNET_HDR_LEN_LEGACY : 0;
+			}
+			if ((pkt->flags & NF_PKT_TRUNC) || frame < ETH_MIN_FRAME ||
+			    !rx_hdr_acceptable(&dev->vu, &h)) {
+				/* A zero-length buffer: virtio_net counts it as a
+				 * length error and recycles the buffer. */
+				dev->st.rx_dropped++;
+				vq_push(q, c->head, 0);
+				continue;
+			}
+			h.num_buffers = 1;
+			iov_write(in, c->nin, 0, &h, VNET_HDR_LEN);
+			vq_push(q, c->head, VNET_HDR_LEN + frame);
+			dev->st.rx_packets++;
+			dev->st.rx_bytes += frame;
+		}
+		vq_unpop(q, n - (unsigned)got);
+		if (got)
+			call_guest(dev, VNET_Q_RX);
+		if ((unsigned)got < n) {
+			dev->rx_readable = false; /* drained; epoll tells us when more come */
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- control queue ---- */
+
+/* The guest busy-waits for each control command with RTNL held, so answer
+ * everything at once. Filtering requests are acknowledged: the transport
+ * already hands every frame it sees to the guest. */
+static uint8_t ctrl_command(uint8_t cls, uint8_t cmd)
+{
+	switch (cls) {
+	case VIRTIO_NET_CTRL_RX:
+		return cmd <= 5 ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	case VIRTIO_NET_CTRL_MAC:
+		return cmd <= 1 ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	case VIRTIO_NET_CTRL_VLAN:
+		return cmd <= 1 ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	case VIRTIO_NET_CTRL_ANNOUNCE:
+		return cmd == 0 ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	default:
+		return VIRTIO_NET_ERR;
+	}
+}
+
+static void do_ctrl(struct nf_dev *dev)
+{
+	struct vq *q = &dev->vu.vrings[VNET_Q_CTRL].vq;
+	struct vq_chain *c = &dev->chains[0];
+	bool any = false;
+
+	while (vq_pop(q, c) == 1) {
+		uint8_t hdr[2] = { 0xff, 0xff }, ack = VIRTIO_NET_ERR;
+		if (iov_read(c->iov, c->nout, 0, hdr, 2) == 2)
+			ack = ctrl_command(hdr[0], hdr[1]);
+		uint32_t len = (uint32_t)iov_write(c->iov + c->nout, c->nin, 0, &ack, 1);
+		vq_push(q, c->head, len);
+		dev->st.ctrl_cmds++;
+		any = true;
+	}
+	vq_kick_enable(q);
+	if (any)
+		call_guest(dev, VNET_Q_CTRL);
+	dev->kicked[VNET_Q_CTRL] = false;
+}
+
+/* ---- datapath thread ---- */
+
+static void drain_kick(struct nf_dev *dev, unsigned q)
+{
+	uint64_t v;
+	int fd = dev->vu.vrings[q].kick_fd;
+	if (fd >= 0)
+		(void)!read(fd, &v, sizeof(v));
+	dev->kicked[q] = true;
+	if (q == VNET_Q_RX && dev->rx_starved) {
+		dev->rx_starved = false;
+		dev->rx_readable = true;
+		update_port_interest(dev);
+	}
+}
+
+/* Picks up ring state changes made by the control thread. Lock held. */
+static void refresh(struct nf_dev *dev)
+{
+	for (unsigned q = 0; q < VNET_NQUEUES; q++)
+		dev->kicked[q] = true; /* look at every ring once */
+	dev->rx_starved = false;
+	dev->rx_readable = true;
+	if (!dev->vu.vrings[VNET_Q_TX].ready)
+		dev->tx_blocked = false;
+	update_port_interest(dev);
+}
+
+/* Serves one device; returns true if it has more work right now. Lock held. */
+static bool serve(struct nf_dev *dev)
+{
+	struct vu_vring *vr = dev->vu.vrings;
+	bool busy = false;
+
+	if (dev->vu.broken)
+		return false;
+	if (dev->kicked[VNET_Q_CTRL] && vr[VNET_Q_CTRL].ready)
+		do_ctrl(dev);
+	if (dev->kicked[VNET_Q_TX] && vr[VNET_Q_TX].ready && !dev->tx_blocked)
+		busy |= do_tx(dev);
+	if (dev->rx_readable && vr[VNET_Q_RX].ready && !dev->rx_starved)
+		busy |= do_rx(dev);
+	for (unsigned q = 0; q < VNET_NQUEUES; q++)
+		if (vr[q].ready && vr[q].vq.broken) {
+			vu_dev_set_broken(&dev->vu, vr[q].vq.broken);
+			update_port_interest(dev);
+			return false;
+		}
+	return busy;
+}
+
+static void pin_self(int cpu)
+{
+	if (cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (rc)
+		nf_warn("cannot pin thread to CPU %d: %s", cpu, strerror(rc));
+}
+
+static void *datapath_main(void *arg)
+{
+	struct nf_engine *eng = arg;
+	struct epoll_event evs[64];
+	bool busy = false;
+
+	pin_self(eng->dp_cpu);
+	while (!atomic_load(&eng->stop)) {
+		int n = epoll_wait(eng->dp_epfd, evs, 64, busy ? 0 : -1);
+		if (n < 0 && errno != EINTR) {
+			nf_err("datapath: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ep_src *src = evs[i].data.ptr;
+			struct nf_dev *dev = src->dev;
+			switch (src->kind) {
+			case SRC_WAKE: {
+				uint64_t v;
+				(void)!read(eng->wake_fd, &v, sizeof(v));
+				for (unsigned d = 0; d < eng->ndevs; d++) {
+					struct nf_dev *dv = eng->devs[d];
+					if (!atomic_exchange(&dv->changed, false))
+						continue;
+					pthread_mutex_lock(&dv->vu.lock);
+					refresh(dv);
+					pthread_mutex_unlock(&dv->vu.lock);
+				}
+				break;
+			}
+			case SRC_KICK:
+				pthread_mutex_lock(&dev->vu.lock);
+				drain_kick(dev, src->q);
+				pthread_mutex_unlock(&dev->vu.lock);
+				break;
+			case SRC_PORT_RX:
+			case SRC_PORT_TX:
+				if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+					dev->rx_readable = true;
+				if (evs[i].events & EPOLLOUT) {
+					pthread_mutex_lock(&dev->vu.lock);
+					dev->tx_blocked = false;
+					dev->kicked[VNET_Q_TX] = true;
+					update_port_interest(dev);
+					pthread_mutex_unlock(&dev->vu.lock);
+				}
+				break;
+			default:
+				break;
+			}
+		}
+		busy = false;
+		for (unsigned d = 0; d < eng->ndevs; d++) {
+			struct nf_dev *dev = eng->devs[d];
+			pthread_mutex_lock(&dev->vu.lock);
+			busy |= serve(dev);
+			pthread_mutex_unlock(&dev->vu.lock);
+		}
+	}
+	return NULL;
+}
+
+/* ---- control thread ---- */
+
+static void *control_main(void *arg)
+{
+	struct nf_engine *eng = arg;
+	struct epoll_event evs[16];
+
+	pin_self(eng->ctl_cpu);
+	while (!atomic_load(&eng->stop)) {
+		int n = epoll_wait(eng->ctl_epfd, evs, 16, -1);
+		if (n < 0 && errno != EINTR) {
+			nf_err("control: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ep_src *src = evs[i].data.ptr;
+			struct nf_dev *dev = src->dev;
+			if (src->kind == SRC_LISTEN) {
+				if (vu_dev_accept(&dev->vu) == 0 && dev->vu.conn_fd >= 0) {
+					struct epoll_event ev = { .events = EPOLLIN,
+								  .data.ptr = &dev->src_conn };
+					epoll_ctl(eng->ctl_epfd, EPOLL_CTL_ADD, dev->vu.conn_fd, &ev);
+				}
+			} else if (src->kind == SRC_CONN) {
+				int fd = dev->vu.conn_fd;
+				if (fd >= 0 && vu_dev_handle(&dev->vu) < 0)
+					epoll_ctl(eng->ctl_epfd, EPOLL_CTL_DEL, fd, NULL);
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+int nf_engine_create(struct nf_engine **out)
+{
+	struct nf_engine *eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		return -ENOMEM;
+	eng->dp_epfd = epoll_create1(EPOLL_CLOEXEC);
+	eng->ctl_epfd = epoll_create1(EPOLL_CLOEXEC);
+	eng->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	eng->src_wake.kind = SRC_WAKE;
+	if (eng->dp_epfd < 0 || eng->ctl_epfd < 0 || eng->wake_fd < 0)
+		goto err;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &eng->src_wake };
+	if (epoll_ctl(eng->dp_epfd, EPOLL_CTL_ADD, eng->wake_fd, &ev) < 0 ||
+	    epoll_ctl(eng->ctl_epfd, EPOLL_CTL_ADD, eng->wake_fd, &ev) < 0)
+		goto err;
+	*out = eng;
+	return 0;
+err:;
+	int rc = -errno;
+	nf_engine_destroy(eng);
+	return rc;
+}
+
+/* Offered virtio features follow the options and what the port can carry. */
+static uint64_t offered_features(const struct nf_devcfg *cfg, const struct nf_port *port)
+{
+	uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |
+		     (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_NET_F_MAC) |
+		     (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_NET_F_MTU) |
+		     (1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_CTRL_RX);
+	if (port->caps & NF_CAP_VNET_HDR)
+		f |= (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM);
+	if (cfg->gro && (port->caps & NF_CAP_GSO))
+		f |= (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+		     (1ull << VIRTIO_NET_F_GUEST_ECN) | (1ull << VIRTIO_NET_F_HOST_TSO4) |
+		     (1ull << VIRTIO_NET_F_HOST_TSO6) | (1ull << VIRTIO_NET_F_HOST_ECN);
+	return f;
+}
+
+static void dev_free(struct nf_dev *dev)
+{
+	free(dev->chains);
+	free(dev->pkts);
+	free(dev->pkt_chain);
+	free(dev->iovs);
+	free(dev);
+}
+
+int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_port *port,
+		  const char *sock_path, const uint8_t mac[6], char *err, size_t errlen)
+{
+	struct nf_dev *dev = NULL;
+	char name[16];
+	int rc;
+
+	snprintf(name, sizeof(name), "vec%u", cfg->index);
+	if (eng->ndevs >= MAX_DEVS || eng->running) {
+		rc = -EBUSY;
+		snprintf(err, errlen, "%s: too many devices", name);
+		goto err_close_port;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		goto err_nomem;
+	dev->depth = cfg->depth;
+	dev->chains = calloc(dev->depth, sizeof(*dev->chains));
+	dev->pkts = calloc(dev->depth, sizeof(*dev->pkts));
+	dev->pkt_chain = calloc(dev->depth, sizeof(*dev->pkt_chain));
+	dev->iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->iovs));
+	if (!dev->chains || !dev->pkts || !dev->pkt_chain || !dev->iovs)
+		goto err_nomem;
+	dev->eng = eng;
+	dev->cfg = cfg;
+	dev->port = port;
+	for (unsigned q = 0; q < VNET_NQUEUES; q++)
+		dev->src_kick[q] = (struct ep_src){ SRC_KICK, dev, q };
+	dev->src_rx = (struct ep_src){ SRC_PORT_RX, dev, 0 };
+	dev->src_tx = (struct ep_src){ SRC_PORT_TX, dev, 0 };
+	dev->src_listen = (struct ep_src){ SRC_LISTEN, dev, 0 };
+	dev->src_conn = (struct ep_src){ SRC_CONN, dev, 0 };
+
+	struct virtio_net_config config = {
+		.status = VIRTIO_NET_S_LINK_UP,
+		.max_virtqueue_pairs = 1,
+		.mtu = (uint16_t)cfg->mtu,
+	};
+	memcpy(config.mac, mac, 6);
+	rc = vu_dev_init(&dev->vu, name, sock_path, &hooks, offered_features(cfg, port), &config);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: vhost-user socket %s: %s", name, sock_path, strerror(-rc));
+		goto err_free;
+	}
+	struct epoll_event ev = { .events = 0, .data.ptr = &dev->src_rx };
+	rc = epoll_ctl(eng->dp_epfd, EPOLL_CTL_ADD, port->rx_fd, &ev);
+	if (rc == 0 && port->tx_fd != port->rx_fd) {
+		ev.data.ptr = &dev->src_tx;
+		rc = epoll_ctl(eng->dp_epfd, EPOLL_CTL_ADD, port->tx_fd, &ev);
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &dev->src_listen };
+	if (rc == 0)
+		rc = epoll_ctl(eng->ctl_epfd, EPOLL_CTL_ADD, dev->vu.listen_fd, &ev);
+	if (rc < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: epoll: %s", name, strerror(errno));
+		epoll_ctl(eng->dp_epfd, EPOLL_CTL_DEL, port->rx_fd, NULL);
+		epoll_ctl(eng->dp_epfd, EPOLL_CTL_DEL, port->tx_fd, NULL);
+		vu_dev_deinit(&dev->vu);
+		goto err_free;
+	}
+	eng->devs[eng->ndevs++] = dev;
+	return 0;
+
+err_nomem:
+	rc = -ENOMEM;
+	snprintf(err, errlen, "%s: out of memory", name);
+err_free:
+	if (dev)
+		dev_free(dev);
+err_close_port:
+	port->transport->close(port);
+	return rc;
+}
+
+int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu)
+{
+	int rc;
+	eng->ctl_cpu = control_cpu;
+	eng->dp_cpu = datapath_cpu;
+	rc = pthread_create(&eng->ctl_thread, NULL, control_main, eng);
+	if (rc)
+		return -rc;
+	rc = pthread_create(&eng->dp_thread, NULL, datapath_main, eng);
+	if (rc) {
+		atomic_store(&eng->stop, true);
+		wake(eng);
+		pthread_join(eng->ctl_thread, NULL);
+		return -rc;
+	}
+	pthread_setname_np(eng->ctl_thread, "nf-control");
+	pthread_setname_np(eng->dp_thread, "nf-datapath");
+	eng->running = true;
+	return 0;
+}
+
+void nf_engine_stop(struct nf_engine *eng)
+{
+	if (!eng->running)
+		return;
+	atomic_store(&eng->stop, true);
+	wake(eng);
+	pthread_join(eng->dp_thread, NULL);
+	pthread_join(eng->ctl_thread, NULL);
+	eng->running = false;
+}
+
+void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
+{
+	for (unsigned d = 0; d < eng->ndevs; d++) {
+		struct nf_dev *dev = eng->devs[d];
+		const struct nf_stats *s = &dev->st;
+		fprintf(out,
+			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
+			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
+			"ctrl_cmds=%llu calls=%llu features=0x%llx%s%s\n",
+			dev->vu.name, (unsigned long long)s->rx_packets,
+			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
+			(unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
+			(unsigned long long)s->tx_dropped,
+			(unsigned long long)dev->port->tx_drops, (unsigned long long)s->ctrl_cmds,
+			(unsigned long long)s->calls, (unsigned long long)dev->vu.acked,
+			dev->vu.broken ? " broken=" : "", dev->vu.broken ? dev->vu.broken : "");
+	}
+}
+
+void nf_engine_destroy(struct nf_engine *eng)
+{
+	if (!eng)
+		return;
+	nf_engine_stop(eng);
+	for (unsigned d = 0; d < eng->ndevs; d++) {
+		struct nf_dev *dev = eng->devs[d];
+		vu_dev_deinit(&dev->vu);
+		dev->port->transport->close(dev->port);
+		dev_free(dev);
+	}
+	if (eng->dp_epfd >= 0)
+		close(eng->dp_epfd);
+	if (eng->ctl_epfd >= 0)
+		close(eng->ctl_epfd);
+	if (eng->wake_fd >= 0)
+		close(eng->wake_fd);
+	free(eng);
+}

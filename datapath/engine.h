@@ -1,0 +1,42 @@
+/* The datapath engine: one vhost-user device per vecN, each bridged to an
+ * open host transport port, served by two threads:
+ *
+ *   control thread   vhost-user sockets: accepts frontends, answers every
+ *                    message promptly (the guest is frozen while it waits);
+ *   datapath thread  epoll over kick fds and transport fds; moves batches
+ *                    between virtqueues and the transport, suppressing
+ *                    notifications both ways (EVENT_IDX).
+ */
+#ifndef NF_ENGINE_H
+#define NF_ENGINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "options.h"
+#include "transport.h"
+
+struct nf_engine;
+
+/* Creates an empty engine. Returns 0 or -errno. */
+int nf_engine_create(struct nf_engine **out);
+
+/* Adds device cfg->index served through port (ownership of port passes to
+ * the engine), listening on sock_path with the given guest MAC. Must be
+ * called before nf_engine_start. On error nothing is kept (port closed). */
+int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_port *port,
+		  const char *sock_path, const uint8_t mac[6], char *err, size_t errlen);
+
+/* Starts the control and datapath threads; cpu < 0 leaves a thread unpinned. */
+int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu);
+
+/* Stops the threads (idempotent). */
+void nf_engine_stop(struct nf_engine *eng);
+
+/* Writes per-device counters, one key=value line per device. */
+void nf_engine_print_stats(struct nf_engine *eng, FILE *out);
+
+/* Stops, closes ports and sockets, frees. NULL is fine. */
+void nf_engine_destroy(struct nf_engine *eng);
+
+#endif

@@ -1,0 +1,668 @@
+#include "vhost_user.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Protocol features we offer: synchronous acks, the backend channel (without
+ * it virtio_uml cannot get a call interrupt) and config space access (needed
+ * for MAC, status and MTU). Never in-band notifications: they turn every kick
+ * into a round trip. */
+#define VU_PROTO_OFFERED                                                         \
+	((1ull << VU_PROTO_F_REPLY_ACK) | (1ull << VU_PROTO_F_SLAVE_REQ) |       \
+	 (1ull << VU_PROTO_F_CONFIG))
+
+/* Bound on how long one message may take to arrive once its header has:
+ * a frontend that stalls mid-message must not stall the control thread. */
+#define VU_READ_TIMEOUT_MS 1000
+
+static const char *const request_name[VU_REQUEST_MAX] = {
+	[VU_GET_FEATURES] = "GET_FEATURES",
+	[VU_SET_FEATURES] = "SET_FEATURES",
+	[VU_SET_OWNER] = "SET_OWNER",
+	[VU_RESET_OWNER] = "RESET_OWNER",
+	[VU_SET_MEM_TABLE] = "SET_MEM_TABLE",
+	[VU_SET_LOG_BASE] = "SET_LOG_BASE",
+	[VU_SET_LOG_FD] = "SET_LOG_FD",
+	[VU_SET_VRING_NUM] = "SET_VRING_NUM",
+	[VU_SET_VRING_ADDR] = "SET_VRING_ADDR",
+	[VU_SET_VRING_BASE] = "SET_VRING_BASE",
+	[VU_GET_VRING_BASE] = "GET_VRING_BASE",
+	[VU_SET_VRING_KICK] = "SET_VRING_KICK",
+	[VU_SET_VRING_CALL] = "SET_VRING_CALL",
+	[VU_SET_VRING_ERR] = "SET_VRING_ERR",
+	[VU_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
+	[VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
+	[VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
+	[VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
+	[VU_SET_SLAVE_REQ_FD] = "SET_SLAVE_REQ_FD",
+	[VU_GET_CONFIG] = "GET_CONFIG",
+	[VU_SET_CONFIG] = "SET_CONFIG",
+	[VU_RESET_DEVICE] = "RESET_DEVICE",
+	[VU_VRING_KICK] = "VRING_KICK",
+};
+
+static const char *req_name(uint32_t req)
+{
+	return req < VU_REQUEST_MAX && request_name[req] ? request_name[req] : "unknown";
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void vring_reset(struct vu_vring *vr)
+{
+	memset(vr, 0, sizeof(*vr));
+	vr->kick_fd = vr->call_fd = vr->err_fd = -1;
+}
+
+int vu_dev_init(struct vu_dev *dev, const char *name, const char *path,
+		const struct vu_dev_ops *ops, uint64_t features,
+		const struct virtio_net_config *config)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int rc;
+
+	memset(dev, 0, sizeof(*dev));
+	dev->ops = ops;
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->listen_fd = dev->conn_fd = dev->backend_fd = -1;
+	dev->features = features;
+	dev->config = *config;
+	gm_init(&dev->mem);
+	for (unsigned i = 0; i < VNET_NQUEUES; i++)
+		vring_reset(&dev->vrings[i]);
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	dev->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (dev->listen_fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(dev->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(dev->listen_fd, 1) < 0) {
+		rc = -errno;
+		close_fd(&dev->listen_fd);
+		return rc;
+	}
+	rc = pthread_mutex_init(&dev->lock, NULL);
+	if (rc) {
+		close_fd(&dev->listen_fd);
+		return -rc;
+	}
+	return 0;
+}
+
+static void unmap_all(struct vu_dev *dev)
+{
+	for (unsigned i = 0; i < VU_MAX_REGIONS; i++) {
+		if (dev->maps[i].addr)
+			munmap(dev->maps[i].addr, dev->maps[i].len);
+		dev->maps[i] = (struct vu_map){ 0 };
+	}
+	gm_init(&dev->mem);
+	dev->mem_set = false;
+}
+
+/* Stops a vring and releases its fds. Lock held. */
+static void vring_teardown(struct vu_dev *dev, unsigned q)
+{
+	struct vu_vring *vr = &dev->vrings[q];
+	if (vr->kick_fd >= 0)
+		dev->ops->kick_unwatch(dev, q, vr->kick_fd);
+	close_fd(&vr->kick_fd);
+	close_fd(&vr->call_fd);
+	close_fd(&vr->err_fd);
+	vring_reset(vr);
+}
+
+void vu_dev_disconnect(struct vu_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	for (unsigned q = 0; q < VNET_NQUEUES; q++)
+		vring_teardown(dev, q);
+	unmap_all(dev);
+	close_fd(&dev->backend_fd);
+	close_fd(&dev->conn_fd);
+	dev->acked = 0;
+	dev->protocol_features = 0;
+	dev->broken = NULL;
+	dev->ops->changed(dev);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void vu_dev_deinit(struct vu_dev *dev)
+{
+	vu_dev_disconnect(dev);
+	close_fd(&dev->listen_fd);
+	pthread_mutex_destroy(&dev->lock);
+}
+
+void vu_dev_set_broken(struct vu_dev *dev, const char *reason)
+{
+	if (dev->broken)
+		return;
+	dev->broken = reason;
+	nf_err("%s: guest broke the virtio protocol: %s; device stopped until the guest reconnects",
+	       dev->name, reason);
+	for (unsigned q = 0; q < VNET_NQUEUES; q++)
+		dev->vrings[q].ready = false;
+	dev->ops->changed(dev);
+}
+
+int vu_dev_accept(struct vu_dev *dev)
+{
+	int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (dev->conn_fd >= 0) {
+		nf_warn("%s: refusing a second vhost-user frontend", dev->name);
+		close(fd);
+		return -EBUSY;
+	}
+	struct timeval tv = { .tv_sec = VU_READ_TIMEOUT_MS / 1000,
+			      .tv_usec = (VU_READ_TIMEOUT_MS % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&dev->lock);
+	dev->conn_fd = fd;
+	pthread_mutex_unlock(&dev->lock);
+	nf_dbg("%s: frontend connected", dev->name);
+	return 0;
+}
+
+/* ---- message I/O ----------------------------------------------------------- */
+
+/* Reads one message: header (with any fds) then payload. Returns 0 or -errno;
+ * on error no fd remains open. */
+static int msg_read(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
+{
+	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+	struct iovec iov = { &msg->hdr, sizeof(msg->hdr) };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control,
+		.msg_controllen = sizeof(control),
+	};
+	ssize_t n;
+	int rc = 0;
+
+	*nfds = 0;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned cnt = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (unsigned i = 0; i < cnt; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*nfds < VU_MAX_FDS)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (n == 0) {
+		rc = -ECONNRESET;
+		goto err_close_fds;
+	}
+	if (n < 0) {
+		rc = -errno;
+		goto err_close_fds;
+	}
+	if ((size_t)n < sizeof(msg->hdr) || (mh.msg_flags & MSG_CTRUNC)) {
+		rc = -EPROTO;
+		goto err_close_fds;
+	}
+	if (msg->hdr.size > VU_PAYLOAD_MAX) {
+		nf_err("vhost-user: %s message claims %u payload bytes (max %u)",
+		       req_name(msg->hdr.request), msg->hdr.size, VU_PAYLOAD_MAX);
+		rc = -EMSGSIZE;
+		goto err_close_fds;
+	}
+	for (size_t got = 0; got < msg->hdr.size;) {
+		n = read(sock, msg->payload.raw + got, msg->hdr.size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n == 0 ? -ECONNRESET : -errno;
+			goto err_close_fds;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+
+err_close_fds:
+	for (unsigned i = 0; i < *nfds; i++)
+		close(fds[i]);
+	*nfds = 0;
+	return rc;
+}
+
+static int msg_reply(int sock, uint32_t request, const void *payload, uint32_t size)
+{
+	struct vu_msg reply;
+	reply.hdr = (struct vu_hdr){ request, VU_VERSION | VU_FLAG_REPLY, size };
+	memcpy(reply.payload.raw, payload, size);
+	size_t len = sizeof(reply.hdr) + size;
+	const char *p = (const char *)&reply;
+	while (len) {
+		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int reply_u64(int sock, uint32_t request, uint64_t v)
+{
+	return msg_reply(sock, request, &v, sizeof(v));
+}
+
+/* ---- vring readiness --------------------------------------------------------- */
+
+/* Translates ring addresses through the current map and (re)starts the vq
+ * state, keeping the position in the ring. Lock held. */
+static int vring_map(struct vu_dev *dev, struct vu_vring *vr)
+{
+	uint16_t num = vr->num;
+	struct vring_desc *desc = gm_uva(&dev->mem, vr->addr.desc, vq_desc_bytes(num));
+	struct vring_avail *avail = gm_uva(&dev->mem, vr->addr.avail, vq_avail_bytes(num));
+	struct vring_used *used = gm_uva(&dev->mem, vr->addr.used, vq_used_bytes(num));
+
+	if (!desc || !avail || !used)
+		return -EFAULT;
+	if (((uintptr_t)desc & 15) || ((uintptr_t)avail & 1) || ((uintptr_t)used & 3))
+		return -EFAULT;
+	vq_setup(&vr->vq, &dev->mem, num, desc, avail, used,
+		 vu_has(dev, VIRTIO_F_EVENT_IDX), vr->base);
+	return 0;
+}
+
+/* Recomputes which vrings the datapath may use. A ring runs once it has a
+ * size, addresses, a kick fd and memory, and is enabled — or, when protocol
+ * features were not negotiated (virtio_uml's second SET_FEATURES can drop
+ * bit 30), as soon as it is started. Lock held. */
+static void update_ready(struct vu_dev *dev)
+{
+	bool proto = vu_has(dev, VU_F_PROTOCOL_FEATURES);
+
+	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
+		struct vu_vring *vr = &dev->vrings[q];
+		bool want = !dev->broken && dev->mem_set && vr->num && vr->addr_set &&
+			    vr->started && (vr->enabled || !proto);
+		if (want && !vr->ready) {
+			if (vring_map(dev, vr) < 0) {
+				vu_dev_set_broken(dev, "vring addresses outside guest memory");
+				return;
+			}
+		} else if (!want && vr->ready) {
+			vr->base = vr->vq.last_avail; /* resume here */
+		}
+		vr->ready = want;
+	}
+	dev->ops->changed(dev);
+}
+
+/* Stops a ring that is being reconfigured; it restarts with its next kick fd. */
+static void vring_stop(struct vu_dev *dev, struct vu_vring *vr)
+{
+	if (vr->ready)
+		vr->base = vr->vq.last_avail;
+	vr->ready = false;
+	vr->started = false;
+	(void)dev;
+}
+
+/* ---- request handlers -----------------------------------------------------
+ * Each returns >= 0 on success (1 = a reply was already sent), or -errno,
+ * which becomes a NACK when the frontend asked for an ack. Handlers run with
+ * dev->lock held and own the fds they are given. */
+
+static int take_fd(int *fds, unsigned nfds, unsigned i)
+{
+	if (i >= nfds)
+		return -1;
+	int fd = fds[i];
+	fds[i] = -1;
+	return fd;
+}
+
+static int handle_set_mem_table(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfds)
+{
+	const struct vu_mem_table *t = &m->payload.mem;
+	struct vu_map maps[VU_MAX_REGIONS] = { 0 };
+	struct guestmem mem;
+	int rc = 0;
+
+	if (m->hdr.size < 8 || t->nregions == 0 || t->nregions > VU_MAX_REGIONS ||
+	    m->hdr.size < 8 + 32 * t->nregions || nfds != t->nregions) {
+		nf_err("%s: SET_MEM_TABLE: bad layout (%u regions, %u bytes, %u fds)", dev->name,
+		       t->nregions, m->hdr.size, nfds);
+		return -EINVAL;
+	}
+	gm_init(&mem);
+	long page = sysconf(_SC_PAGESIZE);
+	for (unsigned i = 0; i < t->nregions; i++) {
+		const struct vu_region *r = &t->regions[i];
+		uint64_t align = r->mmap_offset & (uint64_t)(page - 1);
+		uint64_t len = r->size + align;
+		if (r->size == 0 || len < r->size || r->mmap_offset + r->size < r->mmap_offset) {
+			rc = -EINVAL;
+			goto err_unmap;
+		}
+		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i],
+			       (off_t)(r->mmap_offset - align));
+		if (p == MAP_FAILED) {
+			rc = -errno;
+			nf_err("%s: SET_MEM_TABLE: mmap of region %u (%llu bytes): %s", dev->name, i,
+			       (unsigned long long)r->size, strerror(errno));
+			goto err_unmap;
+		}
+		maps[i] = (struct vu_map){ p, len };
+		rc = gm_add(&mem, r->guest_addr, r->size, r->user_addr, (uint8_t *)p + align);
+		if (rc < 0) {
+			nf_err("%s: SET_MEM_TABLE: region %u overlaps or wraps", dev->name, i);
+			goto err_unmap;
+		}
+	}
+	/* The fds are not needed once mapped. */
+	for (unsigned i = 0; i < nfds; i++)
+		close_fd(&fds[i]);
+
+	unmap_all(dev);
+	memcpy(dev->maps, maps, sizeof(maps));
+	dev->mem = mem;
+	dev->mem_set = true;
+	/* Running rings keep their position but must be re-translated. */
+	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
+		struct vu_vring *vr = &dev->vrings[q];
+		if (vr->ready) {
+			vr->base = vr->vq.last_avail;
+			uint16_t used_idx = vr->vq.used_idx;
+			if (vring_map(dev, vr) < 0) {
+				vu_dev_set_broken(dev, "vring addresses outside the new memory table");
+				break;
+			}
+			vr->vq.used_idx = used_idx;
+		}
+	}
+	return 0;
+
+err_unmap:
+	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
+		if (maps[i].addr)
+			munmap(maps[i].addr, maps[i].len);
+	return rc;
+}
+
+static struct vu_vring *vring_arg(struct vu_dev *dev, uint32_t index, const char *what)
+{
+	if (index >= VNET_NQUEUES) {
+		nf_err("%s: %s: vring index %u out of range", dev->name, what, index);
+		return NULL;
+	}
+	return &dev->vrings[index];
+}
+
+static int handle_vring_fd(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfds)
+{
+	uint64_t v = m->payload.u64;
+	const char *what = req_name(m->hdr.request);
+	struct vu_vring *vr = vring_arg(dev, (uint32_t)(v & VU_VRING_IDX_MASK), what);
+	unsigned q = (unsigned)(v & VU_VRING_IDX_MASK);
+	bool nofd = v & VU_VRING_NOFD_MASK;
+
+	if (!vr)
+		return -EINVAL;
+	if (nofd != (nfds == 0) || nfds > 1) {
+		nf_err("%s: %s: fd count %u does not match the no-fd flag", dev->name, what, nfds);
+		return -EINVAL;
+	}
+	int fd = take_fd(fds, nfds, 0);
+	switch (m->hdr.request) {
+	case VU_SET_VRING_KICK:
+		if (vr->kick_fd >= 0)
+			dev->ops->kick_unwatch(dev, q, vr->kick_fd);
+		close_fd(&vr->kick_fd);
+		vr->kick_fd = fd;
+		if (fd >= 0) {
+			/* We read it only when epoll says it is readable, but a
+			 * spurious wakeup must never block the datapath. */
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+			dev->ops->kick_watch(dev, q, fd);
+		}
+		vr->started = true; /* the spec's "ring starts on kick" */
+		break;
+	case VU_SET_VRING_CALL:
+		close_fd(&vr->call_fd);
+		vr->call_fd = fd;
+		break;
+	default:
+		close_fd(&vr->err_fd);
+		vr->err_fd = fd;
+		break;
+	}
+	return 0;
+}
+
+static void config_read(const struct vu_dev *dev, struct vu_config *c)
+{
+	const uint8_t *src = (const uint8_t *)&dev->config;
+	for (uint32_t i = 0; i < c->size; i++) {
+		uint32_t at = c->offset + i;
+		c->data[i] = at < sizeof(dev->config) ? src[at] : 0;
+	}
+}
+
+/* Dispatches one request. Sets *reply_done when a natural reply was sent. */
+static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfds)
+{
+	uint32_t size = m->hdr.size;
+	struct vu_vring *vr;
+
+#define NEED_SIZE(n)                                                                        \
+	do {                                                                                \
+		if (size < (n)) {                                                           \
+			nf_err("%s: %s: payload of %u bytes, expected %u", dev->name,       \
+			       req_name(m->hdr.request), size, (unsigned)(n));              \
+			return -EINVAL;                                                     \
+		}                                                                           \
+	} while (0)
+
+	switch (m->hdr.request) {
+	case VU_GET_FEATURES:
+		return reply_u64(dev->conn_fd, m->hdr.request,
+				 dev->features | (1ull << VU_F_PROTOCOL_FEATURES)) ?: 1;
+	case VU_SET_FEATURES:
+		NEED_SIZE(8);
+		if (m->payload.u64 & ~(dev->features | (1ull << VU_F_PROTOCOL_FEATURES))) {
+			nf_err("%s: SET_FEATURES: frontend acked features we did not offer (0x%llx)",
+			       dev->name, (unsigned long long)(m->payload.u64 & ~dev->features));
+			return -EINVAL;
+		}
+		dev->acked = m->payload.u64;
+		for (unsigned q = 0; q < VNET_NQUEUES; q++)
+			if (dev->vrings[q].ready)
+				dev->vrings[q].vq.event_idx = vu_has(dev, VIRTIO_F_EVENT_IDX);
+		return 0;
+	case VU_GET_PROTOCOL_FEATURES:
+		return reply_u64(dev->conn_fd, m->hdr.request, VU_PROTO_OFFERED) ?: 1;
+	case VU_SET_PROTOCOL_FEATURES:
+		NEED_SIZE(8);
+		if (m->payload.u64 & ~VU_PROTO_OFFERED) {
+			nf_err("%s: SET_PROTOCOL_FEATURES: unoffered bits 0x%llx", dev->name,
+			       (unsigned long long)(m->payload.u64 & ~VU_PROTO_OFFERED));
+			return -EINVAL;
+		}
+		dev->protocol_features = m->payload.u64;
+		return 0;
+	case VU_SET_OWNER:
+		return 0;
+	case VU_RESET_OWNER:
+	case VU_RESET_DEVICE:
+		for (unsigned q = 0; q < VNET_NQUEUES; q++)
+			vring_teardown(dev, q);
+		dev->acked = 0;
+		dev->broken = NULL;
+		return 0;
+	case VU_SET_MEM_TABLE:
+		return handle_set_mem_table(dev, m, fds, nfds);
+	case VU_SET_VRING_NUM:
+		NEED_SIZE(sizeof(struct vu_vring_state));
+		if (!(vr = vring_arg(dev, m->payload.state.index, "SET_VRING_NUM")))
+			return -EINVAL;
+		if (m->payload.state.num == 0 || m->payload.state.num > VRING_MAX_SIZE) {
+			nf_err("%s: SET_VRING_NUM: size %u out of range", dev->name,
+			       m->payload.state.num);
+			return -EINVAL;
+		}
+		vring_stop(dev, vr);
+		vr->num = (uint16_t)m->payload.state.num;
+		return 0;
+	case VU_SET_VRING_BASE:
+		NEED_SIZE(sizeof(struct vu_vring_state));
+		if (!(vr = vring_arg(dev, m->payload.state.index, "SET_VRING_BASE")))
+			return -EINVAL;
+		vring_stop(dev, vr);
+		vr->base = (uint16_t)m->payload.state.num;
+		return 0;
+	case VU_SET_VRING_ADDR:
+		NEED_SIZE(sizeof(struct vu_vring_addr));
+		if (!(vr = vring_arg(dev, m->payload.addr.index, "SET_VRING_ADDR")))
+			return -EINVAL;
+		vring_stop(dev, vr);
+		vr->addr = m->payload.addr;
+		vr->addr_set = true;
+		return 0;
+	case VU_GET_VRING_BASE: {
+		NEED_SIZE(sizeof(struct vu_vring_state));
+		if (!(vr = vring_arg(dev, m->payload.state.index, "GET_VRING_BASE")))
+			return -EINVAL;
+		vring_stop(dev, vr);
+		struct vu_vring_state st = { m->payload.state.index, vr->base };
+		return msg_reply(dev->conn_fd, m->hdr.request, &st, sizeof(st)) ?: 1;
+	}
+	case VU_SET_VRING_KICK:
+	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_ERR:
+		NEED_SIZE(8);
+		return handle_vring_fd(dev, m, fds, nfds);
+	case VU_SET_VRING_ENABLE:
+		NEED_SIZE(sizeof(struct vu_vring_state));
+		if (!(vr = vring_arg(dev, m->payload.state.index, "SET_VRING_ENABLE")))
+			return -EINVAL;
+		vr->enabled = m->payload.state.num != 0;
+		return 0;
+	case VU_SET_SLAVE_REQ_FD:
+		if (nfds != 1) {
+			nf_err("%s: SET_SLAVE_REQ_FD without exactly one fd", dev->name);
+			return -EINVAL;
+		}
+		close_fd(&dev->backend_fd);
+		dev->backend_fd = take_fd(fds, nfds, 0);
+		return 0;
+	case VU_GET_QUEUE_NUM:
+		return reply_u64(dev->conn_fd, m->hdr.request, 1) ?: 1;
+	case VU_GET_CONFIG: {
+		NEED_SIZE(12);
+		struct vu_config *c = &m->payload.config;
+		if (c->size > VU_CONFIG_MAX || size < 12 + c->size) {
+			nf_err("%s: GET_CONFIG: bad size %u", dev->name, c->size);
+			return -EINVAL;
+		}
+		config_read(dev, c);
+		return msg_reply(dev->conn_fd, m->hdr.request, c, 12 + c->size) ?: 1;
+	}
+	case VU_SET_CONFIG:
+		/* virtio-net's config space is read-only for a modern driver. */
+		nf_dbg("%s: SET_CONFIG ignored (read-only config space)", dev->name);
+		return -EPERM;
+	default:
+		nf_warn("%s: unsupported vhost-user request %u (%s)", dev->name, m->hdr.request,
+			req_name(m->hdr.request));
+		return -EOPNOTSUPP;
+	}
+#undef NEED_SIZE
+}
+
+int vu_dev_handle(struct vu_dev *dev)
+{
+	struct vu_msg msg;
+	int fds[VU_MAX_FDS];
+	unsigned nfds;
+	int rc;
+
+	rc = msg_read(dev->conn_fd, &msg, fds, &nfds);
+	if (rc < 0) {
+		if (rc != -ECONNRESET)
+			nf_err("%s: vhost-user connection: %s; disconnecting", dev->name,
+			       strerror(-rc));
+		else
+			nf_dbg("%s: frontend disconnected", dev->name);
+		vu_dev_disconnect(dev);
+		return rc;
+	}
+	if ((msg.hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
+		nf_err("%s: vhost-user version %u not supported; disconnecting", dev->name,
+		       msg.hdr.flags & VU_VERSION_MASK);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		vu_dev_disconnect(dev);
+		return -EPROTO;
+	}
+	nf_dbg("%s: %s (%u bytes, %u fds)", dev->name, req_name(msg.hdr.request), msg.hdr.size,
+	       nfds);
+
+	pthread_mutex_lock(&dev->lock);
+	rc = dispatch(dev, &msg, fds, nfds);
+	update_ready(dev);
+	pthread_mutex_unlock(&dev->lock);
+	for (unsigned i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]); /* handler did not take it */
+
+	/* With REPLY_ACK every message without a natural reply that asks for
+	 * one gets a u64: 0 success, 1 failure. */
+	bool want_ack = (msg.hdr.flags & VU_FLAG_NEED_REPLY) &&
+			(dev->protocol_features & (1ull << VU_PROTO_F_REPLY_ACK));
+	if (rc != 1 && want_ack && reply_u64(dev->conn_fd, msg.hdr.request, rc < 0) < 0) {
+		vu_dev_disconnect(dev);
+		return -EPIPE;
+	}
+	if (rc < 0 && rc != -EPERM && rc != -EOPNOTSUPP)
+		nf_warn("%s: %s refused", dev->name, req_name(msg.hdr.request));
+	return 0;
+}
+
+void vu_vring_call(struct vu_vring *vr)
+{
+	static const uint64_t one = 1;
+	if (vr->call_fd < 0)
+		return;
+	/* virtio_uml's call fd is a stream socket the guest reads in 8-byte
+	 * units; EAGAIN means a signal is already pending. Other frontends
+	 * pass an eventfd, which send() rejects with ENOTSOCK. */
+	if (send(vr->call_fd, &one, sizeof(one), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    errno == ENOTSOCK)
+		(void)!write(vr->call_fd, &one, sizeof(one));
+}

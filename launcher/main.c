@@ -1,0 +1,425 @@
+/* uml-nf: boot a UML network-function appliance whose vecN NICs are served by
+ * our vhost-user datapath.
+ *
+ *   uml-nf [--kernel PATH] [--no-pin] [-v] vecN:transport=NAME,k=v,... [kernel args...]
+ *
+ * vecN arguments are ours; everything else goes to the guest kernel
+ * unchanged and in order, preceded by one virtio_uml.device=SOCKET:1 per
+ * device in vec index order (so vec0 is the guest's eth0).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "kernel.h"
+#include "log.h"
+#include "options.h"
+#include "supervise.h"
+#include "transport.h"
+#include "util.h"
+#include "wire.h"
+
+#define EXIT_USAGE 2
+#define MAX_DEVICES 64
+#define HALT_TIMEOUT_MS 15000
+#define SUN_PATH_MAX 107
+
+struct launch {
+	const char *kernel_override;
+	bool pin;
+	bool which_kernel;
+	unsigned ndevs;
+	struct nf_devcfg devs[MAX_DEVICES];
+	int nguest;
+	char **guest_args; /* pass-through, in order */
+	const char *umid;  /* from umid= or generated */
+	const char *uml_dir;
+	char umid_buf[64];
+	char inst[128];    /* instance directory */
+	char kernel[4096];
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: uml-nf [OPTIONS] vecN:transport=NAME,key=value,... [GUEST KERNEL ARGS...]\n"
+		"\n"
+		"Boots a User Mode Linux guest whose vecN devices are virtio-net NICs served\n"
+		"by uml-nf's vhost-user datapath (guest eth0, eth1, ... in vec order).\n"
+		"Every argument that is not ours is passed to the guest kernel unchanged.\n"
+		"\n"
+		"Options:\n"
+		"  --kernel PATH    guest kernel (default: $UMLNF_KERNEL, else %s)\n"
+		"  --which-kernel   print the kernel that would boot, check it, and exit\n"
+		"  --no-pin         do not pin guest and datapath to separate CPUs\n"
+		"  -v, --verbose    debug logging (vhost-user messages)\n"
+		"  -h, --help       this help\n"
+		"\n",
+		GK_STOCK_PATH);
+	nf_opt_print_help(out);
+	fprintf(out,
+		"\nExample:\n"
+		"  uml-nf vec0:transport=raw,ifname=p-veth0,depth=128,gro=1 \\\n"
+		"         vec1:transport=raw,ifname=p-veth1,gro=1 \\\n"
+		"         mem=256M ubd0=router.img root=/dev/ubda con=null con0=fd:0,fd:1 umid=r1\n");
+}
+
+static const char *arg_value(const char *arg, const char *key)
+{
+	size_t n = strlen(key);
+	return strncmp(arg, key, n) == 0 ? arg + n : NULL;
+}
+
+/* Splits argv into our options, devices and the guest's arguments. */
+static int parse_args(struct launch *L, int argc, char **argv)
+{
+	char err[512];
+	bool seen[MAX_DEVICES] = { false };
+
+	L->pin = true;
+	L->guest_args = calloc((size_t)argc + 1, sizeof(char *));
+	if (!L->guest_args)
+		return -ENOMEM;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(a, "--kernel") == 0) {
+			if (++i >= argc) {
+				nf_err("--kernel needs a PATH");
+				return -EINVAL;
+			}
+			L->kernel_override = argv[i];
+		} else if ((v = arg_value(a, "--kernel="))) {
+			L->kernel_override = v;
+		} else if (strcmp(a, "--which-kernel") == 0) {
+			L->which_kernel = true;
+		} else if (strcmp(a, "--no-pin") == 0) {
+			L->pin = false;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			nf_log_level = NF_LOG_DEBUG;
+		} else if (nf_opt_is_device(a)) {
+			if (L->ndevs >= MAX_DEVICES) {
+				nf_err("too many devices (max %d)", MAX_DEVICES);
+				return -EINVAL;
+			}
+			struct nf_devcfg *cfg = &L->devs[L->ndevs];
+			if (nf_opt_parse(a, cfg, err, sizeof(err)) < 0) {
+				nf_err("%s", err);
+				return -EINVAL;
+			}
+			if (seen[cfg->index]) {
+				nf_err("vec%u: given twice", cfg->index);
+				nf_devcfg_release(cfg);
+				return -EINVAL;
+			}
+			seen[cfg->index] = true;
+			L->ndevs++;
+		} else {
+			if ((v = arg_value(a, "umid=")))
+				L->umid = v;
+			else if ((v = arg_value(a, "uml_dir=")))
+				L->uml_dir = v;
+			else if (arg_value(a, "virtio_uml.device="))
+				nf_warn("%s: an extra virtio_uml device shifts the guest's NIC numbering", a);
+			L->guest_args[L->nguest++] = argv[i];
+		}
+	}
+	/* Guests number virtio NICs in order, so vecN must be the Nth. */
+	for (unsigned i = 0; i < L->ndevs; i++)
+		if (!seen[i]) {
+			nf_err("vec%u: missing; devices must be numbered vec0, vec1, ... without gaps "
+			       "(the guest names them eth0, eth1, ... in that order)", i);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static int sort_by_index(const void *a, const void *b)
+{
+	return (int)((const struct nf_devcfg *)a)->index - (int)((const struct nf_devcfg *)b)->index;
+}
+
+/* A locally administered unicast MAC that stays the same across boots of the
+ * same umid: 02:xx:xx:xx:xx:NN with FNV-1a of the umid in the middle. */
+static void derive_mac(const char *umid, unsigned index, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = umid; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	mac[0] = 0x02;
+	mac[1] = (uint8_t)(h >> 24);
+	mac[2] = (uint8_t)(h >> 16);
+	mac[3] = (uint8_t)(h >> 8);
+	mac[4] = (uint8_t)h;
+	mac[5] = (uint8_t)index;
+}
+
+static const char *run_base(char *buf, size_t len)
+{
+	const char *env = getenv("UMLNF_RUNDIR");
+	if (env && *env)
+		return env;
+	if (geteuid() == 0)
+		return "/run/uml-nf";
+	env = getenv("XDG_RUNTIME_DIR");
+	if (env && *env) {
+		snprintf(buf, len, "%s/uml-nf", env);
+		return buf;
+	}
+	snprintf(buf, len, "/tmp/uml-nf-%u", (unsigned)geteuid());
+	return buf;
+}
+
+/* Removes the instance directory and what we (or UML) put in it. */
+static void remove_instance(const struct launch *L)
+{
+	char path[512];
+	for (unsigned i = 0; i < L->ndevs; i++) {
+		snprintf(path, sizeof(path), "%s/vec%u.sock", L->inst, i);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/mconsole.client", L->inst);
+	unlink(path);
+	if (!L->uml_dir) {
+		snprintf(path, sizeof(path), "%s/%s/mconsole", L->inst, L->umid);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s/pid", L->inst, L->umid);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s", L->inst, L->umid);
+		rmdir(path);
+	}
+	if (rmdir(L->inst) < 0 && errno != ENOENT)
+		nf_warn("could not remove %s: %s", L->inst, strerror(errno));
+}
+
+static int make_instance(struct launch *L)
+{
+	char buf[256];
+	const char *base = run_base(buf, sizeof(buf));
+
+	if (mkdir(base, 0755) < 0 && errno != EEXIST) {
+		nf_err("cannot create %s: %s", base, strerror(errno));
+		return -errno;
+	}
+	if ((size_t)snprintf(L->inst, sizeof(L->inst), "%s/%s", base, L->umid) >= sizeof(L->inst)) {
+		nf_err("umid=%s: instance path under %s too long", L->umid, base);
+		return -ENAMETOOLONG;
+	}
+	/* Longest socket we create or UML creates in here. */
+	size_t longest = strlen(L->inst) + 1 + (L->uml_dir ? 0 : strlen(L->umid) + 1) + 16;
+	if (longest > SUN_PATH_MAX) {
+		nf_err("umid=%s: too long for socket paths under %s (use a shorter umid or "
+		       "UMLNF_RUNDIR)", L->umid, base);
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(L->inst, 0700) < 0) {
+		int e = errno;
+		if (e == EEXIST)
+			nf_err("umid=%s: %s exists: another uml-nf with this umid is running "
+			       "(or one was killed: remove the directory)", L->umid, L->inst);
+		else
+			nf_err("cannot create %s: %s", L->inst, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* Kernel argv: kernel, our devices, the user's args, then umid/uml_dir if
+ * the user did not set them. Caller frees the array and marked strings. */
+static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
+{
+	int n = 0, cap = L->nguest + (int)L->ndevs + 4;
+	char **argv = calloc((size_t)cap, sizeof(char *));
+	*owned = calloc((size_t)cap, sizeof(char *));
+	*nowned = 0;
+	if (!argv || !*owned)
+		return NULL;
+	argv[n++] = L->kernel;
+	for (unsigned i = 0; i < L->ndevs; i++) {
+		char *s;
+		if (asprintf(&s, "virtio_uml.device=%s/vec%u.sock:%d", L->inst, i, VIRTIO_ID_NET) < 0)
+			return NULL;
+		argv[n++] = (*owned)[(*nowned)++] = s;
+	}
+	for (int i = 0; i < L->nguest; i++)
+		argv[n++] = L->guest_args[i];
+	char *s;
+	if (!L->uml_dir) {
+		if (asprintf(&s, "uml_dir=%s", L->inst) < 0)
+			return NULL;
+		argv[n++] = (*owned)[(*nowned)++] = s;
+	}
+	if (L->umid == L->umid_buf) {
+		if (asprintf(&s, "umid=%s", L->umid) < 0)
+			return NULL;
+		argv[n++] = (*owned)[(*nowned)++] = s;
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
+static int pick_cpus(bool pin, int *guest_cpu, int *dp_cpu)
+{
+	cpu_set_t set;
+	int cpus[2], n = 0;
+	*guest_cpu = *dp_cpu = -1;
+	if (!pin || sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 0;
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	if (n < 2)
+		return 0;
+	*guest_cpu = cpus[0];
+	*dp_cpu = cpus[1];
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct launch L;
+	struct nf_engine *eng = NULL;
+	struct gk_info info;
+	char err[512];
+	int status = 1, rc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (parse_args(&L, argc, argv) < 0)
+		return EXIT_USAGE;
+	qsort(L.devs, L.ndevs, sizeof(L.devs[0]), sort_by_index);
+
+	if (gk_find(L.kernel_override, L.kernel, sizeof(L.kernel), err, sizeof(err)) < 0) {
+		nf_err("%s", err);
+		return EXIT_USAGE;
+	}
+	rc = gk_check(L.kernel, &info, err, sizeof(err));
+	if (L.which_kernel) {
+		printf("%s\n", L.kernel);
+		if (rc == 0)
+			printf("version %s, virtio_uml built in, virtio_net %s%s\n", info.version,
+			       info.virtio_net == 'y' ? "built in" : "a module (the image must carry it)",
+			       info.mconsole ? "" : ", no mconsole (no clean halt)");
+		else
+			nf_err("%s", err);
+		return rc == 0 ? 0 : 1;
+	}
+	if (rc < 0) {
+		nf_err("%s", err);
+		return EXIT_USAGE;
+	}
+	if (L.ndevs == 0)
+		nf_warn("no vecN devices given: the guest boots without uml-nf NICs");
+
+	if (!L.umid) {
+		snprintf(L.umid_buf, sizeof(L.umid_buf), "uml-nf-%d", (int)getpid());
+		L.umid = L.umid_buf;
+	}
+	sv_block_signals();
+
+	/* Open every transport before creating anything visible, so bad
+	 * input starts nothing. */
+	struct nf_port *ports[MAX_DEVICES] = { 0 };
+	for (unsigned i = 0; i < L.ndevs; i++) {
+		rc = L.devs[i].transport->open(&L.devs[i], &ports[i], err, sizeof(err));
+		if (rc < 0) {
+			nf_err("%s", err);
+			for (unsigned j = 0; j < i; j++)
+				ports[j]->transport->close(ports[j]);
+			goto out_release;
+		}
+	}
+	if (make_instance(&L) < 0) {
+		for (unsigned j = 0; j < L.ndevs; j++)
+			ports[j]->transport->close(ports[j]);
+		goto out_release;
+	}
+	rc = nf_engine_create(&eng);
+	if (rc < 0) {
+		nf_err("engine: %s", strerror(-rc));
+		for (unsigned j = 0; j < L.ndevs; j++)
+			ports[j]->transport->close(ports[j]);
+		goto out_remove;
+	}
+	for (unsigned i = 0; i < L.ndevs; i++) {
+		char sock[256];
+		uint8_t mac[6];
+		const struct nf_devcfg *cfg = &L.devs[i];
+		if (cfg->mac_set)
+			memcpy(mac, cfg->mac, 6);
+		else
+			derive_mac(L.umid, cfg->index, mac);
+		snprintf(sock, sizeof(sock), "%s/vec%u.sock", L.inst, cfg->index);
+		rc = nf_engine_add(eng, cfg, ports[i], sock, mac, err, sizeof(err));
+		if (rc < 0) {
+			nf_err("%s", err);
+			for (unsigned j = i + 1; j < L.ndevs; j++)
+				ports[j]->transport->close(ports[j]);
+			goto out_engine;
+		}
+		nf_info("vec%u: transport %s, guest eth%u, mac %02x:%02x:%02x:%02x:%02x:%02x, "
+			"depth %u, mtu %u, gro %d, vec %d", i, cfg->transport->name, i, mac[0],
+			mac[1], mac[2], mac[3], mac[4], mac[5], cfg->depth, cfg->mtu, cfg->gro,
+			cfg->vec);
+	}
+
+	int guest_cpu, dp_cpu;
+	pick_cpus(L.pin, &guest_cpu, &dp_cpu);
+	rc = nf_engine_start(eng, guest_cpu, dp_cpu);
+	if (rc < 0) {
+		nf_err("cannot start datapath threads: %s", strerror(-rc));
+		goto out_engine;
+	}
+
+	char **owned = NULL;
+	int nowned = 0;
+	char **kargv = build_kernel_argv(&L, &owned, &nowned);
+	if (!kargv) {
+		nf_err("out of memory");
+		goto out_engine;
+	}
+	char mc_sock[512], mc_client[512];
+	snprintf(mc_sock, sizeof(mc_sock), "%s/%s/mconsole", L.uml_dir ? L.uml_dir : L.inst, L.umid);
+	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst);
+	struct sv_guest g = {
+		.cpu = guest_cpu,
+		.mc_sock = mc_sock,
+		.mc_client = mc_client,
+		.halt_timeout_ms = HALT_TIMEOUT_MS,
+	};
+	nf_info("booting %s (%s) umid=%s%s", L.kernel, info.version, L.umid,
+		guest_cpu >= 0 ? "" : " (no CPU pinning)");
+	if (guest_cpu >= 0)
+		nf_dbg("guest on CPU %d, datapath on CPU %d", guest_cpu, dp_cpu);
+	rc = sv_spawn(&g, kargv);
+	if (rc < 0) {
+		nf_err("cannot start the guest kernel: %s", strerror(-rc));
+	} else {
+		status = sv_wait(&g);
+		nf_info("guest exited with status %d", status);
+	}
+	for (int i = 0; i < nowned; i++)
+		free(owned[i]);
+	free(owned);
+	free(kargv);
+
+out_engine:
+	nf_engine_stop(eng);
+	nf_engine_print_stats(eng, stderr);
+	nf_engine_destroy(eng);
+out_remove:
+	remove_instance(&L);
+out_release:
+	for (unsigned i = 0; i < L.ndevs; i++)
+		nf_devcfg_release(&L.devs[i]);
+	free(L.guest_args);
+	return status;
+}

@@ -1,0 +1,410 @@
+# shellcheck shell=bash
+# tests/lib.sh - the one shell library of uml-nf's integration tests, demo and
+# benchmarks. Source it from bash; it does not set -e or exit on its own
+# (except lab_init's traps), functions return non-zero and leave the decision
+# to the caller.
+#
+# The lab: three network namespaces and two veth pairs, the appliance (UML
+# router) running in the middle namespace on the host ends of the pairs.
+#
+#   ${P}client              ${P}host                    ${P}server
+#   c-eth0 10.0.1.2/24 ---- p-veth0   [appliance]   p-veth1 ---- s-eth0 10.0.2.2/24
+#   default via 10.0.1.1    (no IP, no IPv6)                     default via 10.0.2.1
+#                           guest: IF0 10.0.1.1/24, IF1 10.0.2.1/24
+#
+# Functions
+#   lab_init NAME            pick prefix P and LAB_DIR, install EXIT/INT/TERM
+#                            traps that always run lab_destroy
+#   lab_create               namespaces, veths, addresses, routes
+#   lab_write_conf           $LAB_DIR/conf/router.conf for nfconf=$LAB_DIR/conf
+#   lab_uml_args IMG         set array LAB_UML_ARGS: NICs, mem, COW root over
+#                            IMG, consoles, umid, nfconf (common to both kinds)
+#   lab_start_appliance CMD..  run CMD in ${P}host, own process group, log to
+#                            $LAB_DIR/appliance.log, PID in LAB_APPLIANCE_PID
+#   lab_start_stock IMG [ARGS..]   stock linux.uml with LAB_UML_ARGS
+#   lab_start_umlnf BIN IMG [ARGS..]  uml-nf with LAB_UML_ARGS
+#   lab_wait_ready [TIMEOUT]  wait for "uml-nf-router: ready" (default 60 s)
+#   lab_ping NS DST [COUNT]   ping from NS (client|server|host or a full name)
+#   lab_iperf SECONDS [ARGS..]  iperf3 client->server, prints Gbit/s on stdout,
+#                            JSON kept in $LAB_DIR/iperf.json
+#   lab_stop_appliance [TIMEOUT]  SIGTERM, wait (default 20 s), then SIGKILL of
+#                            the process group; returns the exit status and sets
+#                            LAB_STOP_HOW=exited|killed
+#   lab_destroy              stop everything the lab started, delete the
+#                            namespaces, remove LAB_DIR (kept if LAB_KEEP=1)
+#   lab_assert_clean         non-zero if namespaces, processes or files remain
+#   lab_log_tail [N]         last N lines of the appliance log, to stderr
+#   step TEXT / pass TEXT / fail TEXT   progress lines; fail returns 1
+#
+# Variables set: LAB_NAME LAB_PREFIX LAB_NS_CLIENT LAB_NS_SERVER LAB_NS_HOST
+# LAB_DIR LAB_UMID LAB_APPLIANCE_PID LAB_UML_ARGS LAB_STOP_HOW.
+# Every external command is bounded with timeout. Only processes whose PIDs the
+# lab recorded, or that run inside the lab's own namespaces, are ever killed.
+
+LAB_CLIENT_ADDR=10.0.1.2
+LAB_SERVER_ADDR=10.0.2.2
+LAB_IF0_ADDR=10.0.1.1
+LAB_IF1_ADDR=10.0.2.1
+LAB_IPERF_PORT=5201
+
+# ---- output helpers --------------------------------------------------------
+
+LAB_STEP=0
+step() { LAB_STEP=$((LAB_STEP + 1)); echo "[$LAB_STEP] $*"; }
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*" >&2; return 1; }
+
+lab_log_tail() {
+	local n=${1:-40} log=${LAB_DIR:-}/appliance.log
+	[ -f "$log" ] || return 0
+	echo "---- last $n lines of $log ----" >&2
+	tail -n "$n" "$log" >&2
+	echo "----" >&2
+}
+
+# ---- process bookkeeping ---------------------------------------------------
+# A PID is recorded together with its start time (field 22 of /proc/PID/stat)
+# so a recycled PID is never mistaken for ours.
+
+LAB_PIDS=()
+LAB_PGIDS=()
+
+# Fields of /proc/PID/stat after the ")" that ends the command name:
+# $1 = state (field 3), ... $20 = starttime (field 22).
+_lab_stat() {
+	local s
+	read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+	echo "${s##*) }"
+}
+
+_lab_starttime() { local f; f=$(_lab_stat "$1") || return 1; set -- $f; echo "${20}"; }
+
+# True while PID runs (a zombie does not count as running).
+_lab_running() {
+	local f
+	f=$(_lab_stat "$1") || return 1
+	[ "${f%% *}" != Z ]
+}
+
+_lab_track() {
+	local st
+	st=$(_lab_starttime "$1") || return 0
+	LAB_PIDS+=("$1:$st")
+}
+
+# True if the recorded "pid:start" entry $1 still names a live process.
+_lab_tracked_alive() {
+	local pid=${1%%:*} st=${1#*:} now
+	now=$(_lab_starttime "$pid") || return 1
+	[ "$now" = "$st" ] && _lab_running "$pid"
+}
+
+# PIDs of the members of process group $1.
+_lab_pgrp_members() {
+	local d f
+	for d in /proc/[0-9]*; do
+		f=$(_lab_stat "${d#/proc/}") || continue
+		set -- "$1" $f
+		# $2 state, $3 ppid, $4 pgrp
+		[ "$4" = "$1" ] && echo "${d#/proc/}"
+	done
+}
+
+# PIDs running inside the lab's namespaces (all of them are ours).
+_lab_ns_pids() {
+	local ns
+	for ns in "$LAB_NS_CLIENT" "$LAB_NS_SERVER" "$LAB_NS_HOST"; do
+		[ -e "/run/netns/$ns" ] || continue
+		timeout 5 ip netns pids "$ns" 2>/dev/null
+	done
+}
+
+_lab_kill_pids() {
+	local sig=$1 p
+	shift
+	for p in "$@"; do
+		[ "$p" = "$$" ] && continue
+		kill "-$sig" "$p" 2>/dev/null
+	done
+}
+
+# ---- lab life cycle --------------------------------------------------------
+
+_lab_on_exit() {
+	local rc=$?
+	trap - EXIT
+	lab_destroy
+	exit "$rc"
+}
+
+lab_init() {
+	LAB_NAME=${1:-lab}
+	# Namespace names are free-form; keep them short and unique per shell.
+	LAB_PREFIX="nf$$-"
+	LAB_NS_CLIENT=${LAB_PREFIX}client
+	LAB_NS_SERVER=${LAB_PREFIX}server
+	LAB_NS_HOST=${LAB_PREFIX}host
+	LAB_UMID="umlnf-${LAB_NAME//[^A-Za-z0-9_-]/_}-$$"
+	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/uml-nf-${LAB_NAME//[^A-Za-z0-9_-]/_}.XXXXXX") ||
+		{ fail "mktemp failed"; return 1; }
+	LAB_APPLIANCE_PID=
+	LAB_PIDS=()
+	LAB_PGIDS=()
+	LAB_STOP_HOW=
+	export LAB_NAME LAB_PREFIX LAB_NS_CLIENT LAB_NS_SERVER LAB_NS_HOST LAB_DIR LAB_UMID
+	trap _lab_on_exit EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+}
+
+_ipns() { local ns=$1; shift; timeout 10 ip netns exec "$ns" "$@"; }
+
+lab_create() {
+	local ns
+	for ns in "$LAB_NS_CLIENT" "$LAB_NS_SERVER" "$LAB_NS_HOST"; do
+		timeout 10 ip netns add "$ns" || { fail "ip netns add $ns"; return 1; }
+		_ipns "$ns" ip link set lo up || return 1
+	done
+	# No IPv6 on the appliance's side: no DAD/RS chatter into the guest.
+	_ipns "$LAB_NS_HOST" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
+	timeout 10 ip -n "$LAB_NS_HOST" link add p-veth0 type veth peer name c-eth0 \
+		netns "$LAB_NS_CLIENT" || { fail "veth p-veth0/c-eth0"; return 1; }
+	timeout 10 ip -n "$LAB_NS_HOST" link add p-veth1 type veth peer name s-eth0 \
+		netns "$LAB_NS_SERVER" || { fail "veth p-veth1/s-eth0"; return 1; }
+	for ns in p-veth0 p-veth1; do
+		_ipns "$LAB_NS_HOST" sysctl -qw "net.ipv6.conf.$ns.disable_ipv6=1" 2>/dev/null
+		timeout 10 ip -n "$LAB_NS_HOST" link set "$ns" up || return 1
+	done
+	timeout 10 ip -n "$LAB_NS_CLIENT" addr add "$LAB_CLIENT_ADDR/24" dev c-eth0 &&
+	timeout 10 ip -n "$LAB_NS_CLIENT" link set c-eth0 up &&
+	timeout 10 ip -n "$LAB_NS_CLIENT" route add default via "$LAB_IF0_ADDR" &&
+	timeout 10 ip -n "$LAB_NS_SERVER" addr add "$LAB_SERVER_ADDR/24" dev s-eth0 &&
+	timeout 10 ip -n "$LAB_NS_SERVER" link set s-eth0 up &&
+	timeout 10 ip -n "$LAB_NS_SERVER" route add default via "$LAB_IF1_ADDR" ||
+		{ fail "addressing client/server"; return 1; }
+}
+
+lab_write_conf() {
+	mkdir -p "$LAB_DIR/conf" || return 1
+	cat >"$LAB_DIR/conf/router.conf" <<-EOF
+	# written by tests/lib.sh lab_write_conf for lab $LAB_NAME
+	HOSTNAME=$LAB_NAME
+	IF0_ADDR=$LAB_IF0_ADDR/24
+	IF1_ADDR=$LAB_IF1_ADDR/24
+	FORWARD=1
+	EOF
+}
+
+# Arguments shared by uml-nf and the stock kernel. The root is a per-run COW
+# file over IMG (absolute path: UML records it in the COW header), so parallel
+# runs never share a writable root and IMG stays pristine.
+lab_uml_args() {
+	local img
+	img=$(readlink -f "$1" 2>/dev/null) && [ -f "$img" ] ||
+		{ fail "image ${1:-<none>} not found"; return 1; }
+	# shellcheck disable=SC2054 # the commas belong to UML's option syntax
+	LAB_UML_ARGS=(
+		vec0:transport=raw,ifname=p-veth0,gro=1
+		vec1:transport=raw,ifname=p-veth1,gro=1
+		mem=256M
+		"ubd0=$LAB_DIR/root.cow,$img"
+		root=/dev/ubda
+		con=null con0=fd:0,fd:1
+		"umid=$LAB_UMID"
+		"nfconf=$LAB_DIR/conf"
+	)
+}
+
+lab_start_appliance() {
+	[ -z "$LAB_APPLIANCE_PID" ] || { fail "appliance already started"; return 1; }
+	# setsid: the appliance leads its own process group, so its helper
+	# processes can be found by PGID after the main process is gone. The
+	# subshell closes inherited fds above 2 so no helper keeps a caller's pipe
+	# open; ip netns exec and setsid both exec, so $! is the appliance itself.
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+		done
+		exec setsid ip netns exec "$LAB_NS_HOST" "$@"
+	) </dev/null >"$LAB_DIR/appliance.log" 2>&1 &
+	LAB_APPLIANCE_PID=$!
+	_lab_track "$LAB_APPLIANCE_PID"
+	LAB_PGIDS+=("$LAB_APPLIANCE_PID")
+	echo "$LAB_APPLIANCE_PID" >"$LAB_DIR/appliance.pid"
+}
+
+lab_start_stock() {
+	local img=$1
+	shift
+	lab_uml_args "$img" || return 1
+	mkdir -p "$LAB_DIR/uml"
+	lab_start_appliance "${LAB_LINUX_UML:-linux.uml}" "${LAB_UML_ARGS[@]}" \
+		"uml_dir=$LAB_DIR/uml" "$@"
+}
+
+lab_start_umlnf() {
+	local bin=$1 img=$2
+	shift 2
+	[ -x "$bin" ] || { fail "uml-nf binary $bin not found"; return 1; }
+	lab_uml_args "$img" || return 1
+	lab_start_appliance "$bin" "${LAB_UML_ARGS[@]}" "$@"
+}
+
+lab_wait_ready() {
+	local timeout=${1:-60} i=0 log=$LAB_DIR/appliance.log
+	while [ "$i" -lt $((timeout * 5)) ]; do
+		grep -q 'uml-nf-router: ready' "$log" 2>/dev/null && return 0
+		if ! _lab_running "$LAB_APPLIANCE_PID"; then
+			fail "appliance (pid $LAB_APPLIANCE_PID) exited before ready"
+			lab_log_tail
+			return 1
+		fi
+		sleep 0.2
+		i=$((i + 1))
+	done
+	fail "appliance not ready after ${timeout}s"
+	lab_log_tail
+	return 1
+}
+
+_lab_ns() {
+	case $1 in
+	client) echo "$LAB_NS_CLIENT" ;;
+	server) echo "$LAB_NS_SERVER" ;;
+	host) echo "$LAB_NS_HOST" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# iputils ping if installed, else busybox's; both take -c -i -w (deadline).
+lab_ping() {
+	local ns count=${3:-3} ping=(ping)
+	ns=$(_lab_ns "$1")
+	command -v ping >/dev/null || ping=(busybox ping)
+	timeout $((count + 10)) ip netns exec "$ns" "${ping[@]}" -c "$count" -i 0.2 \
+		-w $((count + 5)) "$2"
+}
+
+# iperf3 TCP client (client ns) -> one-off server (server ns). Prints the
+# receiver-side Gbit/s with two decimals; extra args go to the client.
+lab_iperf() {
+	local secs=${1:-5} json=$LAB_DIR/iperf.json srv i rc bps
+	shift
+	ip netns exec "$LAB_NS_SERVER" timeout $((secs + 30)) \
+		iperf3 -s -1 -B "$LAB_SERVER_ADDR" -p "$LAB_IPERF_PORT" \
+		</dev/null >"$LAB_DIR/iperf-server.log" 2>&1 &
+	srv=$!
+	_lab_track "$srv"
+	for i in $(seq 50); do
+		timeout 5 ip netns exec "$LAB_NS_SERVER" ss -ltnH \
+			"sport = :$LAB_IPERF_PORT" 2>/dev/null | grep -q . && break
+		sleep 0.1
+	done
+	timeout $((secs + 20)) ip netns exec "$LAB_NS_CLIENT" \
+		iperf3 -c "$LAB_SERVER_ADDR" -p "$LAB_IPERF_PORT" -t "$secs" -J \
+		--connect-timeout 5000 "$@" </dev/null >"$json" 2>"$LAB_DIR/iperf-client.err"
+	rc=$?
+	# The server is one-off; give it a moment, then make sure it is gone.
+	for i in $(seq 20); do _lab_running "$srv" || break; sleep 0.1; done
+	kill "$srv" 2>/dev/null
+	wait "$srv" 2>/dev/null
+	[ "$rc" -eq 0 ] || { fail "iperf3 client exit $rc: $(grep -m1 '"error"' "$json")"; return 1; }
+	# "sum_received": { ... "bits_per_second": N, ... } in the "end" object.
+	bps=$(awk '/"sum_received"/ {f = 1} f && /"bits_per_second"/ {
+		gsub(/[^0-9.eE+-]/, "", $2); print $2; exit }' "$json")
+	[ -n "$bps" ] || { fail "no throughput in iperf3 output"; return 1; }
+	awk -v b="$bps" 'BEGIN { printf "%.2f\n", b / 1e9 }'
+}
+
+lab_stop_appliance() {
+	local timeout=${1:-20} pid=$LAB_APPLIANCE_PID i rc members
+	LAB_STOP_HOW=
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	LAB_STOP_HOW=exited
+	for i in $(seq $((timeout * 10))); do
+		_lab_running "$pid" || break
+		sleep 0.1
+	done
+	if _lab_running "$pid"; then
+		LAB_STOP_HOW=killed
+		kill -KILL -- "-$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	rc=$?
+	# Helpers (one host process per guest address space, I/O helpers)
+	# outlive the main process; they are in its process group.
+	for i in $(seq 50); do
+		members=$(_lab_pgrp_members "$pid")
+		[ -z "$members" ] && break
+		_lab_kill_pids KILL $members
+		sleep 0.1
+	done
+	LAB_APPLIANCE_PID=
+	return "$rc"
+}
+
+lab_destroy() {
+	local e pgid ns i pids
+	[ -n "${LAB_DIR:-}" ] || return 0
+	[ -n "$LAB_APPLIANCE_PID" ] && lab_stop_appliance 5 >/dev/null 2>&1
+	for e in "${LAB_PIDS[@]}"; do
+		_lab_tracked_alive "$e" && kill -KILL "${e%%:*}" 2>/dev/null
+	done
+	# Process groups the lab created (the appliance's) may hold helpers.
+	for pgid in "${LAB_PGIDS[@]}"; do
+		_lab_kill_pids KILL $(_lab_pgrp_members "$pgid")
+	done
+	for i in $(seq 30); do
+		pids=$(_lab_ns_pids)
+		[ -z "$pids" ] && break
+		_lab_kill_pids KILL $pids
+		sleep 0.1
+	done
+	for ns in "$LAB_NS_CLIENT" "$LAB_NS_SERVER" "$LAB_NS_HOST"; do
+		[ -e "/run/netns/$ns" ] && timeout 10 ip netns del "$ns" 2>/dev/null
+	done
+	# uml-nf without uml_dir= puts its umid directory under ~/.uml.
+	[ -n "${LAB_UMID:-}" ] && [ -n "${HOME:-}" ] && rm -rf "$HOME/.uml/$LAB_UMID"
+	if [ "${LAB_KEEP:-0}" = 1 ]; then
+		[ -d "$LAB_DIR" ] && echo "lab: kept $LAB_DIR" >&2
+	else
+		rm -rf "$LAB_DIR"
+	fi
+	return 0
+}
+
+lab_assert_clean() {
+	local bad=0 ns e
+	for ns in "$LAB_NS_CLIENT" "$LAB_NS_SERVER" "$LAB_NS_HOST"; do
+		if timeout 5 ip netns list | grep -qw "^$ns"; then
+			fail "namespace $ns still exists"
+			bad=1
+		fi
+	done
+	for e in "${LAB_PIDS[@]}"; do
+		if _lab_tracked_alive "$e"; then
+			fail "process ${e%%:*} still running"
+			bad=1
+		fi
+	done
+	for e in "${LAB_PGIDS[@]}"; do
+		if [ -n "$(_lab_pgrp_members "$e")" ]; then
+			fail "process group $e still has members"
+			bad=1
+		fi
+	done
+	if [ "${LAB_KEEP:-0}" != 1 ] && [ -e "$LAB_DIR" ]; then
+		fail "$LAB_DIR still exists"
+		bad=1
+	fi
+	if [ -n "${HOME:-}" ] && [ -e "$HOME/.uml/$LAB_UMID" ]; then
+		fail "$HOME/.uml/$LAB_UMID still exists"
+		bad=1
+	fi
+	return "$bad"
+}

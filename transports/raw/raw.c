@@ -1,0 +1,236 @@
+/* raw: one AF_PACKET socket bound to a host interface (typically one end of a
+ * veth pair), used for both directions.
+ *
+ * - Always opened with PACKET_VNET_HDR, so checksum state and GSO metadata
+ *   cross in both directions in the 10-byte virtio_net_hdr; whether GSO frames
+ *   are allowed to reach the guest is decided by the engine from gro=.
+ * - PACKET_IGNORE_OUTGOING keeps our own transmissions from being looped back
+ *   to us (stock UML relies on a BPF source-MAC filter, or receives its own
+ *   frames); PACKET_QDISC_BYPASS sends straight to the driver.
+ * - The socket is created with protocol 0 and only bound to ETH_P_ALL on the
+ *   one interface, so it never queues frames from other interfaces.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "transport.h"
+#include "util.h"
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+#define RAW_SOCKBUF (4 << 20)
+
+struct raw_port {
+	struct nf_port base;
+	int fd;
+	unsigned ifindex;
+	bool vec;           /* vector I/O (recvmmsg/sendmmsg) or one per call */
+	unsigned nmsgs;
+	struct mmsghdr *msgs;
+};
+
+static const struct nf_optdesc raw_opts[] = {
+	{ "ifname", NF_OPT_IFNAME, 0, 0, true, "host interface to attach to (e.g. a veth end)",
+	  NULL },
+};
+
+static struct raw_port *to_raw(struct nf_port *p)
+{
+	return nf_container_of(p, struct raw_port, base);
+}
+
+static void set_bufsize(int fd, int opt_force, int opt, int size)
+{
+	/* The FORCE variants ignore rmem_max/wmem_max but need CAP_NET_ADMIN. */
+	if (setsockopt(fd, SOL_SOCKET, opt_force, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
+}
+
+static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err, size_t errlen)
+{
+	const char *ifname = nf_devcfg_topt(cfg, "ifname")->str;
+	int one = 1, fd = -1, rc;
+	struct raw_port *rp = NULL;
+
+	unsigned ifindex = if_nametoindex(ifname);
+	if (!ifindex) {
+		snprintf(err, errlen, "vec%u: ifname: no interface \"%s\" in this network namespace",
+			 cfg->index, ifname);
+		return -ENODEV;
+	}
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "vec%u: raw: cannot open a packet socket: %s%s", cfg->index,
+			 strerror(errno), errno == EPERM ? " (needs CAP_NET_RAW)" : "");
+		return rc;
+	}
+	if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "vec%u: raw: PACKET_VNET_HDR: %s", cfg->index, strerror(errno));
+		goto err_close;
+	}
+	if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "vec%u: raw: PACKET_IGNORE_OUTGOING: %s (host kernel too old?)",
+			 cfg->index, strerror(errno));
+		goto err_close;
+	}
+	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) < 0)
+		nf_warn("vec%u: raw: PACKET_QDISC_BYPASS: %s; sending through the qdisc",
+			cfg->index, strerror(errno));
+	set_bufsize(fd, SO_RCVBUFFORCE, SO_RCVBUF, RAW_SOCKBUF);
+	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, RAW_SOCKBUF);
+
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+		.sll_ifindex = (int)ifindex,
+	};
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "vec%u: raw: bind to %s: %s", cfg->index, ifname, strerror(errno));
+		goto err_close;
+	}
+
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP))
+		nf_warn("vec%u: interface %s is down; no traffic until it is up", cfg->index, ifname);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && (unsigned)ifr.ifr_mtu < cfg->mtu)
+		nf_warn("vec%u: mtu=%u but %s has MTU %d; larger frames will be dropped by the host",
+			cfg->index, cfg->mtu, ifname, ifr.ifr_mtu);
+
+	rp = calloc(1, sizeof(*rp));
+	if (!rp)
+		goto err_nomem;
+	rp->nmsgs = cfg->depth;
+	rp->msgs = calloc(rp->nmsgs, sizeof(*rp->msgs));
+	if (!rp->msgs)
+		goto err_nomem;
+	rp->fd = fd;
+	rp->ifindex = ifindex;
+	rp->vec = cfg->vec;
+	rp->base = (struct nf_port){
+		.transport = cfg->transport,
+		.cfg = cfg,
+		.rx_fd = fd,
+		.tx_fd = fd,
+		.caps = NF_CAP_VNET_HDR | NF_CAP_GSO,
+	};
+	*out = &rp->base;
+	return 0;
+
+err_nomem:
+	rc = -ENOMEM;
+	snprintf(err, errlen, "vec%u: out of memory", cfg->index);
+	free(rp);
+err_close:
+	close(fd);
+	return rc;
+}
+
+static void raw_close(struct nf_port *port)
+{
+	struct raw_port *rp = to_raw(port);
+	close(rp->fd);
+	free(rp->msgs);
+	free(rp);
+}
+
+static int raw_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
+{
+	struct raw_port *rp = to_raw(port);
+	int n;
+
+	if (max > rp->nmsgs)
+		max = rp->nmsgs;
+	for (unsigned i = 0; i < max; i++) {
+		rp->msgs[i].msg_hdr = (struct msghdr){
+			.msg_iov = pkts[i].iov,
+			.msg_iovlen = pkts[i].iovcnt,
+		};
+	}
+	if (rp->vec) {
+		n = recvmmsg(rp->fd, rp->msgs, max, MSG_DONTWAIT, NULL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	} else {
+		/* vec=0: one recvmsg per packet, as UML does with readv. */
+		for (n = 0; n < (int)max; n++) {
+			ssize_t r = recvmsg(rp->fd, &rp->msgs[n].msg_hdr, MSG_DONTWAIT);
+			if (r < 0) {
+				if (n == 0 && errno != EAGAIN && errno != EINTR)
+					return -errno;
+				break;
+			}
+			rp->msgs[n].msg_len = (unsigned)r;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		pkts[i].len = rp->msgs[i].msg_len;
+		pkts[i].flags = (rp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? NF_PKT_TRUNC : 0;
+	}
+	return n;
+}
+
+static int raw_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
+{
+	struct raw_port *rp = to_raw(port);
+	unsigned sent = 0;
+
+	if (n > rp->nmsgs)
+		n = rp->nmsgs;
+	for (unsigned i = 0; i < n; i++)
+		rp->msgs[i].msg_hdr = (struct msghdr){
+			.msg_iov = pkts[i].iov,
+			.msg_iovlen = pkts[i].iovcnt,
+		};
+	while (sent < n) {
+		int r;
+		if (rp->vec) {
+			r = sendmmsg(rp->fd, rp->msgs + sent, n - sent, MSG_DONTWAIT);
+		} else {
+			ssize_t w = sendmsg(rp->fd, &rp->msgs[sent].msg_hdr, MSG_DONTWAIT);
+			r = w < 0 ? -1 : 1;
+		}
+		if (r > 0) {
+			sent += (unsigned)r;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			break; /* socket buffer full: wait for tx_fd to be writable */
+		/* Anything else is about this one frame (bad header from the
+		 * guest, too big for the link, device queue dropped it):
+		 * count it and carry on with the rest. */
+		port->tx_drops++;
+		sent++;
+	}
+	return (int)sent;
+}
+
+const struct nf_transport nf_transport_raw = {
+	.name = "raw",
+	.summary = "AF_PACKET socket on a host interface, batched, with virtio-net headers",
+	.opts = raw_opts,
+	.nopts = NF_ARRAY_SIZE(raw_opts),
+	.open = raw_open,
+	.close = raw_close,
+	.rx_batch = raw_rx_batch,
+	.tx_batch = raw_tx_batch,
+};

@@ -1,0 +1,78 @@
+/* Host transports: where the guest's packets go on the host side.
+ *
+ * Each transport is one folder implementing one const struct nf_transport,
+ * listed in the registry (registry.c), which is also what the option parser
+ * and --help read. A transport extends struct nf_port by embedding it:
+ *
+ *     struct raw_port { struct nf_port base; ... };
+ *
+ * Threads: open/close run on the main thread before/after the datapath runs;
+ * rx_batch/tx_batch run on the datapath thread only, never block, and move
+ * whole batches (one syscall per batch where the host allows it).
+ */
+#ifndef NF_TRANSPORT_H
+#define NF_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "options.h"
+
+/* Capability flags of an open port. */
+#define NF_CAP_VNET_HDR 0x1u /* frames carry a 10-byte virtio_net_hdr in front */
+#define NF_CAP_GSO 0x2u      /* and that header may describe GSO frames */
+
+/* One packet of a batch. The iovecs point into guest buffers (borrowed for
+ * the duration of the call). With NF_CAP_VNET_HDR the first 10 bytes of the
+ * scatter list are the legacy virtio_net_hdr. */
+struct nf_pkt {
+	struct iovec *iov;
+	unsigned iovcnt;
+	uint32_t len;  /* rx: bytes written, header included */
+	uint32_t flags;
+};
+
+#define NF_PKT_TRUNC 0x1u /* rx: frame was larger than the buffers */
+
+struct nf_port {
+	const struct nf_transport *transport;
+	const struct nf_devcfg *cfg; /* borrowed, outlives the port */
+	int rx_fd;   /* readable when rx_batch has work (epoll, level) */
+	int tx_fd;   /* writable when tx_batch can make progress again */
+	unsigned caps;
+	uint64_t tx_drops; /* frames the host refused (counted, then skipped) */
+};
+
+struct nf_transport {
+	const char *name;    /* matched exactly against transport= */
+	const char *summary; /* one line for --help */
+	const struct nf_optdesc *opts; /* transport options */
+	unsigned nopts;
+
+	/* Opens the host side. Returns 0 and *out, or -errno with a message
+	 * naming the device and the cause in err. Main thread. */
+	int (*open)(const struct nf_devcfg *cfg, struct nf_port **out, char *err, size_t errlen);
+
+	/* Closes and frees the port. Main thread, datapath stopped. */
+	void (*close)(struct nf_port *port);
+
+	/* Receives up to max frames into pkts[i].iov, sets pkts[i].len and
+	 * flags. Returns the number received, 0 if none is waiting, -errno on
+	 * a hard error. Datapath thread; never blocks. */
+	int (*rx_batch)(struct nf_port *port, struct nf_pkt *pkts, unsigned max);
+
+	/* Sends n frames. Returns how many were consumed (sent or dropped by
+	 * the host), fewer when the host pushes back (wait for tx_fd writable),
+	 * -errno on a hard error. Datapath thread; never blocks. */
+	int (*tx_batch)(struct nf_port *port, struct nf_pkt *pkts, unsigned n);
+};
+
+/* The registry: every transport uml-nf knows, in --help order. */
+extern const struct nf_transport *const nf_transports[];
+extern const unsigned nf_ntransports;
+
+/* Exact-name lookup; NULL if unknown. */
+const struct nf_transport *nf_transport_find(const char *name);
+
+#endif
