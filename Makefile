@@ -6,6 +6,7 @@
 #   make demo       deps + build + image, then run the netns lab demo
 #   make test       deps + unit tests (ASan/UBSan) + integration tests
 #   make unit       unit tests only
+#   make fuzz       libFuzzer targets for the parsers (clang; SECONDS=30 each)
 #   make bench      benchmark: uml-nf vs stock UML vector raw, side by side
 
 CC      ?= gcc
@@ -85,6 +86,10 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
 
+# libFuzzer targets (needs clang): make fuzz SECONDS=60
+fuzz:
+	$(Q)$(MAKE) --no-print-directory -C tests/fuzz BUILD=$(abspath $(BUILD))/fuzz run
+
 # ---- benchmark ----------------------------------------------------------------
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all image
@@ -93,4 +98,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps image demo unit integration test bench clean
+.PHONY: all deps image demo unit integration test fuzz bench clean

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -137,7 +138,6 @@ void vu_dev_disconnect(struct vu_dev *dev)
 	unmap_all(dev);
 	close_fd(&dev->backend_fd);
 	close_fd(&dev->conn_fd);
-	dev->acked = 0;
 	dev->protocol_features = 0;
 	dev->broken = NULL;
 	dev->ops->changed(dev);
@@ -178,6 +178,7 @@ int vu_dev_accept(struct vu_dev *dev)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	pthread_mutex_lock(&dev->lock);
 	dev->conn_fd = fd;
+	dev->acked = 0; /* kept after a disconnect for the exit statistics */
 	pthread_mutex_unlock(&dev->lock);
 	nf_dbg("%s: frontend connected", dev->name);
 	return 0;
@@ -366,7 +367,16 @@ static int handle_set_mem_table(struct vu_dev *dev, struct vu_msg *m, int *fds, 
 		const struct vu_region *r = &t->regions[i];
 		uint64_t align = r->mmap_offset & (uint64_t)(page - 1);
 		uint64_t len = r->size + align;
+		struct stat st;
 		if (r->size == 0 || len < r->size || r->mmap_offset + r->size < r->mmap_offset) {
+			rc = -EINVAL;
+			goto err_unmap;
+		}
+		/* Touching a mapping past the end of its file raises SIGBUS, so
+		 * the region must lie inside the file the guest gave us. */
+		if (fstat(fds[i], &st) < 0 || (uint64_t)st.st_size < r->mmap_offset + r->size) {
+			nf_err("%s: SET_MEM_TABLE: region %u extends past the end of its file",
+			       dev->name, i);
 			rc = -EINVAL;
 			goto err_unmap;
 		}
@@ -474,7 +484,8 @@ static void config_read(const struct vu_dev *dev, struct vu_config *c)
 	}
 }
 
-/* Dispatches one request. Sets *reply_done when a natural reply was sent. */
+/* Dispatches one request: >= 0 success (1: its natural reply was sent),
+ * -errno failure. */
 static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfds)
 {
 	uint32_t size = m->hdr.size;
@@ -531,9 +542,12 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 		NEED_SIZE(sizeof(struct vu_vring_state));
 		if (!(vr = vring_arg(dev, m->payload.state.index, "SET_VRING_NUM")))
 			return -EINVAL;
-		if (m->payload.state.num == 0 || m->payload.state.num > VRING_MAX_SIZE) {
-			nf_err("%s: SET_VRING_NUM: size %u out of range", dev->name,
-			       m->payload.state.num);
+		/* Split rings are a power of two in size: the free-running u16
+		 * indices only map consistently onto slots then. */
+		if (m->payload.state.num == 0 || m->payload.state.num > VRING_MAX_SIZE ||
+		    (m->payload.state.num & (m->payload.state.num - 1))) {
+			nf_err("%s: SET_VRING_NUM: size %u is not a power of two in 1..%u",
+			       dev->name, m->payload.state.num, VRING_MAX_SIZE);
 			return -EINVAL;
 		}
 		vring_stop(dev, vr);

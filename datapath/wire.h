@@ -118,8 +118,10 @@ struct vu_config {
 	uint8_t data[VU_CONFIG_MAX];
 } __attribute__((packed));
 
-/* Largest payload any request may carry; bigger messages are protocol errors. */
-#define VU_PAYLOAD_MAX ((uint32_t)sizeof(struct vu_mem_table))
+/* Largest payload any request may carry (a full config access); bigger
+ * messages are protocol errors. */
+#define VU_PAYLOAD_MAX ((uint32_t)sizeof(struct vu_config))
+_Static_assert(sizeof(struct vu_mem_table) <= sizeof(struct vu_config), "payload max");
 
 struct vu_msg {
 	struct vu_hdr hdr;

@@ -21,6 +21,7 @@
 #                            IMG, consoles, umid, nfconf (common to both kinds)
 #   lab_start_appliance CMD..  run CMD in ${P}host, own process group, log to
 #                            $LAB_DIR/appliance.log, PID in LAB_APPLIANCE_PID
+#                            (under taskset -c $LAB_CPUS if that is set)
 #   lab_start_stock IMG [ARGS..]   stock linux.uml with LAB_UML_ARGS
 #   lab_start_umlnf BIN IMG [ARGS..]  uml-nf with LAB_UML_ARGS
 #   lab_wait_ready [TIMEOUT]  wait for "uml-nf-router: ready" (default 60 s)
@@ -33,9 +34,15 @@
 #   lab_destroy              stop everything the lab started, delete the
 #                            namespaces, remove LAB_DIR (kept if LAB_KEEP=1)
 #   lab_assert_clean         non-zero if namespaces, processes or files remain
+#   lab_descendants PID      PID and all its descendants (walks /proc), one a line
+#   lab_umid_pids [UMID]     PIDs whose /proc/PID/cmdline contains UMID
+#                            (default $LAB_UMID), excluding this shell
 #   lab_log_tail [N]         last N lines of the appliance log, to stderr
 #   step TEXT / pass TEXT / fail TEXT   progress lines; fail returns 1
 #
+# Variables read: LAB_VEC_OPTS (options appended to both vecN: devices,
+# default "gro=1"), LAB_CPUS (CPU list for the appliance, default unset: no
+# taskset), LAB_LINUX_UML, LAB_KEEP.
 # Variables set: LAB_NAME LAB_PREFIX LAB_NS_CLIENT LAB_NS_SERVER LAB_NS_HOST
 # LAB_DIR LAB_UMID LAB_APPLIANCE_PID LAB_UML_ARGS LAB_STOP_HOW.
 # Every external command is bounded with timeout. Only processes whose PIDs the
@@ -205,9 +212,10 @@ lab_uml_args() {
 	img=$(readlink -f "$1" 2>/dev/null) && [ -f "$img" ] ||
 		{ fail "image ${1:-<none>} not found"; return 1; }
 	# shellcheck disable=SC2054 # the commas belong to UML's option syntax
+	local vo=${LAB_VEC_OPTS-gro=1}
 	LAB_UML_ARGS=(
-		vec0:transport=raw,ifname=p-veth0,gro=1
-		vec1:transport=raw,ifname=p-veth1,gro=1
+		"vec0:transport=raw,ifname=p-veth0${vo:+,$vo}"
+		"vec1:transport=raw,ifname=p-veth1${vo:+,$vo}"
 		mem=256M
 		"ubd0=$LAB_DIR/root.cow,$img"
 		root=/dev/ubda
@@ -218,7 +226,10 @@ lab_uml_args() {
 }
 
 lab_start_appliance() {
+	local pin=()
 	[ -z "$LAB_APPLIANCE_PID" ] || { fail "appliance already started"; return 1; }
+	# taskset execs too, so $! stays the appliance.
+	[ -n "${LAB_CPUS:-}" ] && pin=(taskset -c "$LAB_CPUS")
 	# setsid: the appliance leads its own process group, so its helper
 	# processes can be found by PGID after the main process is gone. The
 	# subshell closes inherited fds above 2 so no helper keeps a caller's pipe
@@ -228,7 +239,7 @@ lab_start_appliance() {
 			fd=${fd##*/}
 			[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
 		done
-		exec setsid ip netns exec "$LAB_NS_HOST" "$@"
+		exec "${pin[@]}" setsid ip netns exec "$LAB_NS_HOST" "$@"
 	) </dev/null >"$LAB_DIR/appliance.log" 2>&1 &
 	LAB_APPLIANCE_PID=$!
 	_lab_track "$LAB_APPLIANCE_PID"
@@ -407,4 +418,38 @@ lab_assert_clean() {
 		bad=1
 	fi
 	return "$bad"
+}
+
+# ---- process queries -------------------------------------------------------
+
+# PID $1 and every live descendant of it, one a line (parents first).
+lab_descendants() {
+	local d s f queue=("$1") cur pairs=()
+	_lab_running "$1" || return 0
+	# One pass over /proc collects "ppid:pid" pairs; then a breadth-first walk.
+	for d in /proc/[0-9]*; do
+		read -r s 2>/dev/null <"$d/stat" || continue
+		f=(${s##*) })
+		[ "${f[0]}" = Z ] || pairs+=("${f[1]}:${d#/proc/}")
+	done
+	while [ "${#queue[@]}" -gt 0 ]; do
+		cur=${queue[0]}
+		queue=("${queue[@]:1}")
+		echo "$cur"
+		for s in "${pairs[@]}"; do
+			[ "${s%%:*}" = "$cur" ] && queue+=("${s#*:}")
+		done
+	done
+}
+
+# PIDs (other than this shell and its subshells) whose command line contains
+# $1 (default: the lab's umid). Reads /proc/PID/cmdline only, never by name.
+lab_umid_pids() {
+	local umid=${1:-$LAB_UMID} d pid a
+	for d in /proc/[0-9]*; do
+		pid=${d#/proc/}
+		[ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+		mapfile -d '' -t a 2>/dev/null <"$d/cmdline" || continue
+		case "${a[*]}" in *"$umid"*) _lab_running "$pid" && echo "$pid" ;; esac
+	done
 }

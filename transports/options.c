@@ -219,7 +219,8 @@ int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errle
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (!nf_opt_is_device(arg))
-		return fail(err, errlen, "\"%s\": expected vecN:transport=NAME,...", arg);
+		return fail(err, errlen, "\"%.40s%s\": expected vecN:transport=NAME,...", arg,
+			    strlen(arg) > 40 ? "..." : "");
 	const char *colon = strchr(arg, ':');
 	snprintf(dev, sizeof(dev), "%.*s", (int)(colon - arg < 31 ? colon - arg : 31), arg);
 	errno = 0;
