@@ -46,7 +46,21 @@ $(BUILD)/obj/%.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
--include $(OBJS:.o=.d)
+# The same program under ASan/UBSan, for the integration test that drives the
+# real datapath with sanitizers on.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_OBJS := $(patsubst %.c,$(BUILD)/san/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))
+
+$(BUILD)/san/uml-nf: $(SAN_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (sanitizers)"
+	$(Q)$(CC) $(WARN) $(SAN_FLAGS) $(CPPFLAGS) -c -o $@ $<
+
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)
 
 # ---- Debian packages ----------------------------------------------------------
 deps:
@@ -79,8 +93,8 @@ demo: deps
 unit:
 	$(Q)$(MAKE) --no-print-directory -C tests/unit BUILD=$(abspath $(BUILD))/test run
 
-integration: all image
-	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash tests/integration/run.sh
+integration: all image $(BUILD)/san/uml-nf
+	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) bash tests/integration/run.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit

@@ -38,11 +38,16 @@ int sv_spawn(struct sv_guest *g, char *const argv[])
 
 	/* Helpers orphaned by the guest come to us, not to init. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (unshare(CLONE_NEWPID) < 0)
+
+	/* A raw clone puts only the guest in a new PID namespace (unshare
+	 * would move every later child of ours, sanitizer helpers included).
+	 * The child runs only async-signal-safe calls before execv. */
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
 		nf_dbg("no PID namespace for the guest (%s); reaping helpers by PID",
 		       strerror(errno));
-
-	pid_t pid = fork();
+		pid = fork();
+	}
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -261,7 +262,8 @@ static void test_registry(void **state)
 
 int main(void)
 {
-	nf_log_level = -1; /* the cores' log lines are not under test */
+	setvbuf(stdout, NULL, _IOLBF, 0); /* keep cmocka lines whole next to stderr */
+	nf_log_level = -1;                /* the cores' log lines are not under test */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_explicit_values),
