@@ -92,7 +92,11 @@ int vu_dev_init(struct vu_dev *dev, const char *name, const char *path,
 	dev->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (dev->listen_fd < 0)
 		return -errno;
-	unlink(path);
+	/* Replace a stale socket from an earlier run, but never delete a
+	 * file that is not a socket. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
 	if (bind(dev->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    listen(dev->listen_fd, 1) < 0) {
 		rc = -errno;
@@ -205,6 +209,10 @@ static int msg_read(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	/* On failure the kernel leaves msg_controllen as we set it and the
+	 * control buffer unwritten: there is nothing to parse and no fd to own. */
+	if (n < 0)
+		return -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -220,10 +228,6 @@ static int msg_read(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
 	}
 	if (n == 0) {
 		rc = -ECONNRESET;
-		goto err_close_fds;
-	}
-	if (n < 0) {
-		rc = -errno;
 		goto err_close_fds;
 	}
 	if ((size_t)n < sizeof(msg->hdr) || (mh.msg_flags & MSG_CTRUNC)) {
@@ -648,8 +652,11 @@ int vu_dev_handle(struct vu_dev *dev)
 	       nfds);
 
 	pthread_mutex_lock(&dev->lock);
+	bool was_broken = dev->broken;
 	rc = dispatch(dev, &msg, fds, nfds);
 	update_ready(dev);
+	if (!was_broken && dev->broken && rc == 0)
+		rc = -EFAULT; /* this message broke the device: tell the frontend */
 	pthread_mutex_unlock(&dev->lock);
 	for (unsigned i = 0; i < nfds; i++)
 		if (fds[i] >= 0)

@@ -222,7 +222,10 @@ static void test_gk_parse_config(void **state)
 			"CONFIG_VIRTIO_NET=n\n"
 			"CONFIG_MCONSOLE=m\n"
 			" CONFIG_VIRTIO_UML=y\n"
-			"CONFIG_VIRTIO_UML=yes\n",
+			"CONFIG_VIRTIO_UML=yes\n"
+			"CONFIG_VIRTIO_UML=\n"   /* truncated lines */
+			"CONFIG_VIRTIO_NET\n"
+			"CONFIG_MCONSOLE",
 			&info);
 	assert_false(info.virtio_uml);
 	assert_int_equal(info.virtio_net, 0);
