@@ -69,7 +69,7 @@ tree_ticks() {
 	for p in $(lab_descendants "$1"); do
 		for t in /proc/"$p"/task/*; do
 			read -r s 2>/dev/null <"$t/stat" || continue
-			f=(${s##*) })
+			read -r -a f <<<"${s##*) }"
 			sum=$((sum + f[11] + f[12]))
 		done
 	done

@@ -61,8 +61,10 @@ struct nf_dev {
 struct nf_engine {
 	unsigned ndevs;
 	struct nf_dev *devs[MAX_DEVS];
-	int dp_epfd, ctl_epfd, wake_fd;
-	struct ep_src src_wake;
+	int dp_epfd, ctl_epfd;
+	int wake_fd;     /* datapath wakeups (ring changes, stop) */
+	int ctl_wake_fd; /* control thread stop: its own, so neither eats the other's */
+	struct ep_src src_wake, src_ctl_wake;
 	atomic_bool stop;
 	bool running;
 	pthread_t dp_thread, ctl_thread;
@@ -92,10 +94,22 @@ static void hook_kick_unwatch(struct vu_dev *vu, unsigned q, int fd)
 	epoll_ctl(to_dev(vu)->eng->dp_epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-static void wake(struct nf_engine *eng)
+static void wake_fd(int fd)
 {
 	uint64_t one = 1;
-	(void)!write(eng->wake_fd, &one, sizeof(one));
+	(void)!write(fd, &one, sizeof(one));
+}
+
+static void wake(struct nf_engine *eng)
+{
+	wake_fd(eng->wake_fd);
+}
+
+static void stop_threads(struct nf_engine *eng)
+{
+	atomic_store(&eng->stop, true);
+	wake_fd(eng->wake_fd);
+	wake_fd(eng->ctl_wake_fd);
 }
 
 static void hook_changed(struct vu_dev *vu)
@@ -536,15 +550,19 @@ int nf_engine_create(struct nf_engine **out)
 	struct nf_engine *eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		return -ENOMEM;
+	eng->dp_epfd = eng->ctl_epfd = eng->wake_fd = eng->ctl_wake_fd = -1;
 	eng->dp_epfd = epoll_create1(EPOLL_CLOEXEC);
 	eng->ctl_epfd = epoll_create1(EPOLL_CLOEXEC);
 	eng->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	eng->ctl_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	eng->src_wake.kind = SRC_WAKE;
-	if (eng->dp_epfd < 0 || eng->ctl_epfd < 0 || eng->wake_fd < 0)
+	eng->src_ctl_wake.kind = SRC_WAKE;
+	if (eng->dp_epfd < 0 || eng->ctl_epfd < 0 || eng->wake_fd < 0 || eng->ctl_wake_fd < 0)
 		goto err;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &eng->src_wake };
+	struct epoll_event cev = { .events = EPOLLIN, .data.ptr = &eng->src_ctl_wake };
 	if (epoll_ctl(eng->dp_epfd, EPOLL_CTL_ADD, eng->wake_fd, &ev) < 0 ||
-	    epoll_ctl(eng->ctl_epfd, EPOLL_CTL_ADD, eng->wake_fd, &ev) < 0)
+	    epoll_ctl(eng->ctl_epfd, EPOLL_CTL_ADD, eng->ctl_wake_fd, &cev) < 0)
 		goto err;
 	*out = eng;
 	return 0;
@@ -664,8 +682,7 @@ int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu)
 		return -rc;
 	rc = pthread_create(&eng->dp_thread, NULL, datapath_main, eng);
 	if (rc) {
-		atomic_store(&eng->stop, true);
-		wake(eng);
+		stop_threads(eng);
 		pthread_join(eng->ctl_thread, NULL);
 		return -rc;
 	}
@@ -679,8 +696,7 @@ void nf_engine_stop(struct nf_engine *eng)
 {
 	if (!eng->running)
 		return;
-	atomic_store(&eng->stop, true);
-	wake(eng);
+	stop_threads(eng);
 	pthread_join(eng->dp_thread, NULL);
 	pthread_join(eng->ctl_thread, NULL);
 	eng->running = false;
@@ -722,5 +738,7 @@ void nf_engine_destroy(struct nf_engine *eng)
 		close(eng->ctl_epfd);
 	if (eng->wake_fd >= 0)
 		close(eng->wake_fd);
+	if (eng->ctl_wake_fd >= 0)
+		close(eng->ctl_wake_fd);
 	free(eng);
 }

@@ -429,7 +429,7 @@ lab_descendants() {
 	# One pass over /proc collects "ppid:pid" pairs; then a breadth-first walk.
 	for d in /proc/[0-9]*; do
 		read -r s 2>/dev/null <"$d/stat" || continue
-		f=(${s##*) })
+		read -r -a f <<<"${s##*) }"
 		[ "${f[0]}" = Z ] || pairs+=("${f[1]}:${d#/proc/}")
 	done
 	while [ "${#queue[@]}" -gt 0 ]; do

@@ -12,6 +12,7 @@ die() { fail "$*"; exit 1; }
 
 lab_init umlnf21 || exit 1
 # A case that wrongly got far enough may leave its run dir behind.
+# shellcheck disable=SC2154 # rc is assigned inside the trap
 trap 'rc=$?; trap - EXIT; lab_destroy; rm -rf /run/uml-nf/umlnf21-$$-*; exit $rc' EXIT
 step "create lab (p-veth0/p-veth1 exist in $LAB_NS_HOST)"
 lab_create || die "lab_create"

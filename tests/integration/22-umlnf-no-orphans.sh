@@ -13,6 +13,7 @@ die() { fail "$*"; lab_log_tail 30; exit 1; }
 
 lab_init umlnf22 || exit 1
 # kill -9 leaves the instance directory behind (acceptable): remove it.
+# shellcheck disable=SC2154 # rc is assigned inside the trap
 trap 'rc=$?; trap - EXIT; lab_destroy; rm -rf "/run/uml-nf/$LAB_UMID"; exit $rc' EXIT
 
 step "create lab and boot uml-nf"
@@ -44,7 +45,7 @@ for i in $(seq 50); do
 done
 if [ -n "$left" ]; then
 	for p in $left; do
-		echo "    survivor $p ppid $(set -- $(_lab_stat "$p"); echo "$2"):" \
+		echo "    survivor $p ppid $(_lab_stat "$p" | cut -d" " -f2):" \
 			"$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-100)" >&2
 	done
 	die "processes survive the kill -9 of uml-nf: $left"

@@ -12,6 +12,7 @@ IMAGE=${IMAGE:-build/images/router.img}
 die() { fail "$*"; lab_log_tail 30; exit 1; }
 
 lab_init umlnf23 || exit 1
+# shellcheck disable=SC2154 # rc is assigned inside the trap
 trap 'rc=$?; trap - EXIT; lab_destroy; rm -rf "/run/uml-nf/$LAB_UMID"; exit $rc' EXIT
 
 step "create lab; TSO/GSO/tx-checksum off on c-eth0 and s-eth0"
