@@ -332,6 +332,7 @@ int main(int argc, char **argv)
 		rc = L.devs[i].transport->open(&L.devs[i], &ports[i], err, sizeof(err));
 		if (rc < 0) {
 			nf_err("%s", err);
+			status = EXIT_USAGE; /* a device the host cannot provide is bad input */
 			for (unsigned j = 0; j < i; j++)
 				ports[j]->transport->close(ports[j]);
 			goto out_release;
