@@ -29,10 +29,9 @@ command -v trafgen >/dev/null || { fail "trafgen not installed (netsniff-ng)"; e
   kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
 watchdog=$!
 # lab_init installs lab.sh's EXIT trap; bench_trap replaces it after each
-# lab_init with one that also stops the watchdog and removes uml-nf's run dir.
+# lab_init with one that also stops the watchdog.
 bench_trap() {
-	trap 'rc=$?; trap - EXIT; lab_destroy; rm -rf "/run/uml-nf/$LAB_UMID"
-		kill $watchdog 2>/dev/null; exit $rc' EXIT
+	trap 'rc=$?; trap - EXIT; lab_destroy; kill $watchdog 2>/dev/null; exit $rc' EXIT
 }
 bench_trap
 
@@ -221,7 +220,6 @@ bench_router() {
 		log "warning: $variant needed SIGKILL to stop (log kept in" \
 			"$(dirname "$BENCH_OUT")/$variant-appliance.log)"
 	fi
-	rm -rf "/run/uml-nf/$LAB_UMID"
 	lab_destroy
 	RESULT="variant=$variant pps64=$pps64 pps1500=$pps1500 tcp_gbps=$tcp cpu_us_per_pkt64=$cpu64 offered64=$off64 offered1500=$off1500 busy_us_per_pkt64=$busy64"
 }

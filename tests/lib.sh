@@ -15,6 +15,8 @@
 # Functions
 #   lab_init NAME            pick prefix P and LAB_DIR, install EXIT/INT/TERM
 #                            traps that always run lab_destroy
+#   lab_test_begin NAME [umlnf]  check IMAGE (and UMLNF), then lab_init
+#   die TEXT                 fail, show the appliance log tail, exit 1
 #   lab_create               namespaces, veths, addresses, routes
 #   lab_write_conf           $LAB_DIR/conf/router.conf for nfconf=$LAB_DIR/conf
 #   lab_uml_args IMG         set array LAB_UML_ARGS: NICs, mem, COW root over
@@ -142,6 +144,26 @@ _lab_on_exit() {
 	trap - EXIT
 	lab_destroy
 	exit "$rc"
+}
+
+# die MSG: fail, show the appliance log tail, exit 1 (tests may redefine it).
+die() {
+	fail "$*"
+	lab_log_tail 30
+	exit 1
+}
+
+# lab_test_begin NAME [umlnf]: the common start of an integration test:
+# defaults and checks IMAGE (and UMLNF when "umlnf" is given), then lab_init.
+lab_test_begin() {
+	UMLNF=${UMLNF:-build/uml-nf}
+	IMAGE=${IMAGE:-build/images/router.img}
+	[ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
+	if [ "${2:-}" = umlnf ] && [ ! -x "$UMLNF" ]; then
+		fail "uml-nf $UMLNF not built (make)"
+		exit 1
+	fi
+	lab_init "$1" || exit 1
 }
 
 lab_init() {
@@ -381,6 +403,9 @@ lab_destroy() {
 	done
 	# uml-nf without uml_dir= puts its umid directory under ~/.uml.
 	[ -n "${LAB_UMID:-}" ] && [ -n "${HOME:-}" ] && rm -rf "$HOME/.uml/$LAB_UMID"
+	# A uml-nf that was SIGKILLed leaves its instance directory; tests
+	# that start extra instances name them $LAB_UMID-something.
+	[ -n "${LAB_UMID:-}" ] && rm -rf "/run/uml-nf/$LAB_UMID" "/run/uml-nf/$LAB_UMID"-*
 	if [ "${LAB_KEEP:-0}" = 1 ]; then
 		[ -d "$LAB_DIR" ] && echo "lab: kept $LAB_DIR" >&2
 	else

@@ -4,12 +4,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-IMAGE=${IMAGE:-build/images/router.img}
-[ -f "$IMAGE" ] || { fail "image $IMAGE not found"; exit 1; }
-
-die() { fail "$*"; lab_log_tail 30; exit 1; }
-
-lab_init stock10 || exit 1
+lab_test_begin stock10
 step "create lab"
 lab_create || die "lab_create"
 lab_write_conf || die "lab_write_conf"

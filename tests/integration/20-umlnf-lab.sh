@@ -4,16 +4,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-UMLNF=${UMLNF:-build/uml-nf}
-IMAGE=${IMAGE:-build/images/router.img}
-[ -f "$IMAGE" ] || { fail "image $IMAGE not found"; exit 1; }
-[ -x "$UMLNF" ] || { fail "uml-nf $UMLNF not built"; exit 1; }
-
-die() { fail "$*"; lab_log_tail 30; exit 1; }
-
-lab_init umlnf20 || exit 1
-# shellcheck disable=SC2154 # rc is assigned inside the trap
-trap 'rc=$?; trap - EXIT; lab_destroy; rm -rf "/run/uml-nf/$LAB_UMID"; exit $rc' EXIT
+lab_test_begin umlnf20 umlnf
 
 step "create lab"
 lab_create || die "lab_create"

@@ -8,12 +8,10 @@ UMLNF=${UMLNF:-build/uml-nf}
 [ -x "$UMLNF" ] || { fail "uml-nf $UMLNF not built"; exit 1; }
 UMLNF=$(readlink -f "$UMLNF")
 
-die() { fail "$*"; exit 1; }
-
+# A case that wrongly got far enough may leave a run dir: lab_destroy
+# removes every /run/uml-nf/$LAB_UMID-* (case umids are built that way).
 lab_init umlnf21 || exit 1
-# A case that wrongly got far enough may leave its run dir behind.
-# shellcheck disable=SC2154 # rc is assigned inside the trap
-trap 'rc=$?; trap - EXIT; lab_destroy; rm -rf /run/uml-nf/umlnf21-$$-*; exit $rc' EXIT
+
 step "create lab (p-veth0/p-veth1 exist in $LAB_NS_HOST)"
 lab_create || die "lab_create"
 
@@ -43,7 +41,7 @@ for c in "${cases[@]}"; do
 	rest=${c#*|}
 	msg=${rest%%|*}
 	read -r -a args <<<"${rest#*|}"
-	umid="umlnf21-$$-$n"
+	umid="$LAB_UMID-$n"
 	step "case $n: ${args[*]}"
 	timeout 20 ip netns exec "$LAB_NS_HOST" "$UMLNF" "${args[@]}" mem=64M "umid=$umid" \
 		</dev/null >"$LAB_DIR/out.$n" 2>"$LAB_DIR/err.$n"

@@ -4,17 +4,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-UMLNF=${UMLNF:-build/uml-nf}
-IMAGE=${IMAGE:-build/images/router.img}
-[ -f "$IMAGE" ] || { fail "image $IMAGE not found"; exit 1; }
-[ -x "$UMLNF" ] || { fail "uml-nf $UMLNF not built"; exit 1; }
-
-die() { fail "$*"; lab_log_tail 30; exit 1; }
-
-lab_init umlnf22 || exit 1
-# kill -9 leaves the instance directory behind (acceptable): remove it.
-# shellcheck disable=SC2154 # rc is assigned inside the trap
-trap 'rc=$?; trap - EXIT; lab_destroy; rm -rf "/run/uml-nf/$LAB_UMID"; exit $rc' EXIT
+lab_test_begin umlnf22 umlnf
 
 step "create lab and boot uml-nf"
 lab_create || die "lab_create"
@@ -54,6 +44,5 @@ echo "    all gone after $(awk -v i="$i" 'BEGIN { printf "%.1f", i / 10 }') s"
 
 step "destroy and assert clean"
 lab_destroy
-rm -rf "/run/uml-nf/$LAB_UMID"
 lab_assert_clean || exit 1
 pass "no orphans after kill -9 of uml-nf"
