@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iov.h"
@@ -34,7 +35,7 @@ struct ep_src {
 struct nf_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped; /* host -> guest */
 	uint64_t tx_packets, tx_bytes, tx_dropped; /* guest -> host */
-	uint64_t ctrl_cmds, calls;
+	uint64_t ctrl_cmds, calls, recalls;
 };
 
 struct nf_dev {
@@ -54,6 +55,10 @@ struct nf_dev {
 	struct vq_chain *chains;
 	struct nf_pkt *pkts;
 	unsigned *pkt_chain;          /* pkts[i] came from chains[pkt_chain[i]] */
+	/* Call watchdog: when to look again whether the guest acted on our
+	 * last call to each queue (0: nothing outstanding), and the backoff. */
+	long long recall_at[VNET_NQUEUES];
+	unsigned recall_ms[VNET_NQUEUES];
 	struct iovec *iovs;
 	struct nf_stats st;
 };
@@ -154,6 +159,21 @@ static void update_port_interest(struct nf_dev *dev)
 	}
 }
 
+/* The UML guest sometimes sits on a call for tens of milliseconds (seen as
+ * ping outliers of exactly one ping interval: it recovered only with the next
+ * event). Spurious calls are harmless, so after each call we look again a
+ * little later and repeat the call, with backoff, while the guest's
+ * used_event still says it is waiting for elements we already published. */
+#define RECALL_FIRST_MS 2
+#define RECALL_MAX_MS 64
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void call_guest(struct nf_dev *dev, unsigned q)
 {
 	struct vu_vring *vr = &dev->vu.vrings[q];
@@ -161,7 +181,40 @@ static void call_guest(struct nf_dev *dev, unsigned q)
 	if (vq_should_call(&vr->vq)) {
 		vu_vring_call(vr);
 		dev->st.calls++;
+		if (q == VNET_Q_RX) {
+			dev->recall_ms[q] = RECALL_FIRST_MS;
+			dev->recall_at[q] = now_ms() + RECALL_FIRST_MS;
+		}
 	}
+}
+
+/* Runs the call watchdog of one device; returns the earliest pending
+ * deadline (0: none). Lock held. */
+static long long recall_check(struct nf_dev *dev, long long now)
+{
+	long long next = 0;
+	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
+		struct vu_vring *vr = &dev->vu.vrings[q];
+		if (!dev->recall_at[q])
+			continue;
+		if (!vr->ready) {
+			dev->recall_at[q] = 0;
+			continue;
+		}
+		if (now >= dev->recall_at[q]) {
+			if (!vq_call_outstanding(&vr->vq) || dev->recall_ms[q] > RECALL_MAX_MS) {
+				dev->recall_at[q] = 0;
+				continue;
+			}
+			vu_vring_call(vr);
+			dev->st.recalls++;
+			dev->recall_ms[q] *= 2;
+			dev->recall_at[q] = now + dev->recall_ms[q];
+		}
+		if (!next || dev->recall_at[q] < next)
+			next = dev->recall_at[q];
+	}
+	return next;
 }
 
 /* ---- guest -> host ---- */
@@ -454,9 +507,16 @@ static void *datapath_main(void *arg)
 	struct epoll_event evs[64];
 	bool busy = false;
 
+	long long deadline = 0;
+
 	pin_self(eng->dp_cpu);
 	while (!atomic_load(&eng->stop)) {
-		int n = epoll_wait(eng->dp_epfd, evs, 64, busy ? 0 : -1);
+		int timeout = -1;
+		if (busy)
+			timeout = 0;
+		else if (deadline)
+			timeout = (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0);
+		int n = epoll_wait(eng->dp_epfd, evs, 64, timeout);
 		if (n < 0 && errno != EINTR) {
 			nf_err("datapath: epoll_wait: %s", strerror(errno));
 			break;
@@ -500,11 +560,16 @@ static void *datapath_main(void *arg)
 			}
 		}
 		busy = false;
+		deadline = 0;
+		long long now = now_ms();
 		for (unsigned d = 0; d < eng->ndevs; d++) {
 			struct nf_dev *dev = eng->devs[d];
 			pthread_mutex_lock(&dev->vu.lock);
 			busy |= serve(dev);
+			long long next = recall_check(dev, now);
 			pthread_mutex_unlock(&dev->vu.lock);
+			if (next && (!deadline || next < deadline))
+				deadline = next;
 		}
 	}
 	return NULL;
@@ -710,13 +775,14 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
-			"ctrl_cmds=%llu calls=%llu features=0x%llx%s%s\n",
+			"ctrl_cmds=%llu calls=%llu recalls=%llu features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
 			(unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
 			(unsigned long long)s->tx_dropped,
 			(unsigned long long)dev->port->tx_drops, (unsigned long long)s->ctrl_cmds,
-			(unsigned long long)s->calls, (unsigned long long)dev->vu.acked,
+			(unsigned long long)s->calls, (unsigned long long)s->recalls,
+			(unsigned long long)dev->vu.acked,
 			dev->vu.broken ? " broken=" : "", dev->vu.broken ? dev->vu.broken : "");
 	}
 }

@@ -199,6 +199,17 @@ bool vq_should_call(struct vq *q)
 	return (uint16_t)(now - event - 1) < (uint16_t)(now - old);
 }
 
+bool vq_call_outstanding(struct vq *q)
+{
+	if (q->broken || !q->event_idx)
+		return false;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint16_t event = *used_event(q);
+	/* event in [used_idx - 0x8000, used_idx): the guest waits for an
+	 * index we have already reached. */
+	return (uint16_t)(q->used_idx - 1 - event) < 0x8000;
+}
+
 bool vq_kick_enable(struct vq *q)
 {
 	if (q->broken)

@@ -84,6 +84,11 @@ void vq_flush(struct vq *q);
  * the last call; records that it has been. */
 bool vq_should_call(struct vq *q);
 
+/* True when the guest still asks for a notification about used elements we
+ * have already published (its used_event lies behind our used index): after
+ * a call, that means the call has not been acted on yet. EVENT_IDX only. */
+bool vq_call_outstanding(struct vq *q);
+
 /* Number of chains the guest has made available and we have not popped. */
 unsigned vq_pending(struct vq *q);
 
