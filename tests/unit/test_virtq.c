@@ -377,6 +377,39 @@ static void test_should_call_event_idx(void **state)
 	assert_true(vq_should_call(&d->q));
 }
 
+static void test_call_outstanding(void **state)
+{
+	struct drv *d = *state;
+
+	push_n(d, 3); /* used index 3 */
+	/* The guest re-armed at our index: it has seen everything. */
+	*used_event(d) = 3;
+	assert_false(vq_call_outstanding(&d->q));
+	/* Re-armed further ahead (delayed callbacks): nothing owed. */
+	*used_event(d) = 10;
+	assert_false(vq_call_outstanding(&d->q));
+	/* Still waiting for index 1 or 2, which we published: outstanding. */
+	*used_event(d) = 1;
+	assert_true(vq_call_outstanding(&d->q));
+	*used_event(d) = 2;
+	assert_true(vq_call_outstanding(&d->q));
+	/* Across the u16 wrap. */
+	push_n(d, 65535 - 3 + 2); /* used index 1 */
+	*used_event(d) = 65535;
+	assert_true(vq_call_outstanding(&d->q));
+	*used_event(d) = 1;
+	assert_false(vq_call_outstanding(&d->q));
+}
+
+static void test_call_outstanding_needs_event_idx(void **state)
+{
+	struct drv *d = *state;
+	d->q.event_idx = false;
+	push_n(d, 3);
+	*used_event(d) = 0;
+	assert_false(vq_call_outstanding(&d->q));
+}
+
 static void test_should_call_event_idx_wrap(void **state)
 {
 	struct drv *d = *state;
@@ -688,6 +721,8 @@ int main(void)
 		T(test_push_flush),
 		T(test_should_call_event_idx),
 		T(test_should_call_event_idx_wrap),
+		T(test_call_outstanding),
+		T(test_call_outstanding_needs_event_idx),
 		T(test_kick_event_idx),
 		T(test_flags_mode),
 		T(test_bad_head),
