@@ -224,6 +224,18 @@ bool vq_kick_enable(struct vq *q)
 	return vq_pending(q) > 0;
 }
 
+bool vq_kick_enable_after(struct vq *q, unsigned seen)
+{
+	if (q->broken)
+		return false;
+	if (q->event_idx)
+		*avail_event(q) = (uint16_t)(q->last_avail + seen);
+	else
+		__atomic_store_n(&q->used->flags, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vq_pending(q) > seen;
+}
+
 void vq_kick_disable(struct vq *q)
 {
 	if (q->broken || q->event_idx)

@@ -96,6 +96,11 @@ unsigned vq_pending(struct vq *q);
  * true if buffers arrived meanwhile (keep working instead of sleeping). */
 bool vq_kick_enable(struct vq *q);
 
+/* Like vq_kick_enable, but for a consumer that needs more than the seen
+ * chains already available: asks for a kick once the guest adds beyond them
+ * and returns true if it already has. */
+bool vq_kick_enable_after(struct vq *q, unsigned seen);
+
 /* Tells the guest kicks are not needed (we are polling this queue). */
 void vq_kick_disable(struct vq *q);
 

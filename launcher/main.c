@@ -367,9 +367,9 @@ int main(int argc, char **argv)
 			goto out_engine;
 		}
 		nf_info("vec%u: transport %s, guest eth%u, mac %02x:%02x:%02x:%02x:%02x:%02x, "
-			"depth %u, mtu %u, gro %d, vec %d", i, cfg->transport->name, i, mac[0],
-			mac[1], mac[2], mac[3], mac[4], mac[5], cfg->depth, cfg->mtu, cfg->gro,
-			cfg->vec);
+			"depth %u, mtu %u, gro %d, vec %d, mrg %d", i, cfg->transport->name, i,
+			mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], cfg->depth, cfg->mtu,
+			cfg->gro, cfg->vec, cfg->mrg);
 	}
 
 	int guest_cpu, dp_cpu;

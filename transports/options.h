@@ -55,6 +55,7 @@ struct nf_devcfg {
 	unsigned mtu;
 	unsigned headroom;
 	bool vec;
+	bool mrg;
 	bool mac_set;
 	uint8_t mac[6];
 	/* transport options, indexed like the transport's table */

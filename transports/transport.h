@@ -66,6 +66,11 @@ struct nf_transport {
 	 * the host), fewer when the host pushes back (wait for tx_fd writable),
 	 * -errno on a hard error. Datapath thread; never blocks. */
 	int (*tx_batch)(struct nf_port *port, struct nf_pkt *pkts, unsigned n);
+
+	/* Optional: frames the host dropped before we could read them (e.g.
+	 * a full socket buffer), since the port was opened. Main thread,
+	 * datapath stopped. */
+	uint64_t (*rx_host_drops)(struct nf_port *port);
 };
 
 /* The registry: every transport uml-nf knows, in --help order. */

@@ -40,6 +40,7 @@ struct raw_port {
 	bool vec;           /* vector I/O (recvmmsg/sendmmsg) or one per call */
 	unsigned nmsgs;
 	struct mmsghdr *msgs;
+	uint64_t drops;     /* PACKET_STATISTICS tp_drops, accumulated */
 };
 
 static const struct nf_optdesc raw_opts[] = {
@@ -224,6 +225,18 @@ static int raw_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 	return (int)sent;
 }
 
+static uint64_t raw_rx_host_drops(struct nf_port *port)
+{
+	struct raw_port *rp = to_raw(port);
+	struct tpacket_stats st;
+	socklen_t len = sizeof(st);
+
+	/* The kernel resets these counters on every read. */
+	if (getsockopt(rp->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+		rp->drops += st.tp_drops;
+	return rp->drops;
+}
+
 const struct nf_transport nf_transport_raw = {
 	.name = "raw",
 	.summary = "AF_PACKET socket on a host interface, batched, with virtio-net headers",
@@ -233,4 +246,5 @@ const struct nf_transport nf_transport_raw = {
 	.close = raw_close,
 	.rx_batch = raw_rx_batch,
 	.tx_batch = raw_tx_batch,
+	.rx_host_drops = raw_rx_host_drops,
 };

@@ -1,0 +1,150 @@
+/* Software offloads on contiguous frames: Internet checksums, TCP
+ * segmentation (GSO) and TCP coalescing (GRO), for the cases where one side
+ * of the engine can carry GSO frames and the other cannot.
+ *
+ * Frames are Ethernet frames (no FCS) in one contiguous buffer, described by
+ * the legacy 10-byte virtio-net header fields (struct virtio_net_hdr_v1,
+ * num_buffers ignored). Pure code: no syscalls, no allocation, no logging.
+ * Errors are -errno: -EINVAL malformed frame or header, -EPROTONOSUPPORT a
+ * protocol we do not segment/coalesce (the caller drops or passes it as is),
+ * -ENOSPC output space too small.
+ *
+ * Supported: Ethernet II with up to two VLAN tags (0x8100/0x88a8), IPv4 with
+ * options (no fragments), IPv6 without extension headers, TCP with options.
+ */
+#ifndef NF_OFFLOAD_H
+#define NF_OFFLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+/* ---- checksums ---- */
+
+/* Adds len bytes at buf to a 32-bit ones-complement accumulator (RFC 1071;
+ * an odd trailing byte is padded with zero, so only the last piece of a
+ * chained sum may have an odd length). Start with sum = 0. The accumulator
+ * holds the big-endian (wire) sum: bytes 00 01 f2 03 fold to 0xf204, and
+ * host-order numbers such as a pseudo-header length may be added to it. */
+uint32_t ofl_csum_add(uint32_t sum, const void *buf, size_t len);
+
+/* Folds an accumulator to 16 bits (not complemented). */
+uint16_t ofl_csum_fold(uint32_t sum);
+
+/* NEEDS_CSUM completion in place: the sum of [csum_start, len) is folded,
+ * complemented and stored (network order) at csum_start + csum_offset. The
+ * checksum field's current content is part of the sum (it holds the
+ * pseudo-header seed). Returns 0 or -EINVAL if the offsets do not fit. */
+int ofl_csum_complete(uint8_t *frame, size_t len, uint16_t csum_start, uint16_t csum_offset);
+
+/* ---- parsing ---- */
+
+struct ofl_l34 {
+	uint16_t l3_off;    /* IP header offset (after Ethernet and VLAN tags) */
+	uint16_t l4_off;    /* TCP header offset */
+	uint16_t payload_off; /* TCP payload offset (after options) */
+	uint8_t ipv6;       /* 0: IPv4, 1: IPv6 */
+};
+
+/* Locates the headers of a TCP frame. Returns 0, -EINVAL (truncated or
+ * inconsistent lengths, IP version nibble not matching the EtherType, IHL or
+ * data offset < 5), or -EPROTONOSUPPORT (not TCP over IPv4/IPv6, more than
+ * two VLAN tags, an IPv4 fragment, an IPv6 extension header). Bytes after
+ * the IP length are Ethernet padding, allowed and ignored. */
+int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out);
+
+/* ---- segmentation ---- */
+
+/* One output segment: a complete frame at out + off, len bytes, and the
+ * virtio-net header that goes with it: gso_type NONE, gso_size 0, hdr_len =
+ * payload_off, num_buffers 0, flags and csum_* as the mode says (all 0 in
+ * FULL mode). */
+struct ofl_seg {
+	uint32_t off;
+	uint32_t len;
+	struct virtio_net_hdr_v1 hdr;
+};
+
+/* Output checksum mode for ofl_gso_segment. */
+enum ofl_csum_mode {
+	OFL_CSUM_FULL,    /* compute every TCP (and IPv4 header) checksum; hdr.flags 0 */
+	OFL_CSUM_PARTIAL, /* IPv4 header checksum computed, TCP checksum field holds
+			   * the pseudo-header seed; hdr says NEEDS_CSUM with
+			   * csum_start = l4_off, csum_offset = 16 */
+};
+
+/* Splits a TCP GSO frame (h->gso_type TCPV4 or TCPV6, optionally with the
+ * ECN bit; h->gso_size = payload bytes per segment) into frames of at most
+ * gso_size payload bytes, written back to back into out (capacity out_cap),
+ * described in segs (capacity max_segs). Each segment gets the original
+ * headers with: IPv4 total length, ID (+1 per segment) and header checksum;
+ * IPv6 payload length; TCP sequence number advanced by the payload before
+ * it; FIN and PSH only on the last segment; CWR only on the first. A frame
+ * whose payload fits in one segment yields one segment. The input's TCP
+ * checksum field is ignored (recomputed), and so are h's flags, hdr_len and
+ * csum_* (untrusted hints). A frame without payload yields one segment;
+ * trailing Ethernet padding is dropped. out must not overlap frame. Returns
+ * the number of segments, or -errno: -EINVAL also for gso_size 0 or a
+ * gso_type that is not TCPV4 for IPv4 / TCPV6 for IPv6, -ENOSPC when out or
+ * segs (more than max_segs segments) is too small; out and segs are
+ * undefined on error. */
+int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		    enum ofl_csum_mode mode, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
+		    unsigned max_segs);
+
+/* ---- coalescing ---- */
+
+/* A frame being built by coalescing: a contiguous buffer holding the first
+ * segment's headers and the payload gathered so far. */
+struct ofl_gro {
+	uint8_t *buf;     /* caller's buffer */
+	size_t cap;       /* its capacity */
+	size_t len;       /* current frame length */
+	struct ofl_l34 l; /* parsed headers of the first segment */
+	uint16_t mss;     /* payload size of the first segment (gso_size) */
+	unsigned segs;    /* segments merged so far */
+	uint32_t next_seq; /* sequence number expected next (host order) */
+};
+
+/* Starts a coalesced frame from a received TCP frame (copied into buf,
+ * borrowed until finish; trailing Ethernet padding is dropped). Checksums
+ * are not verified here: frames with a bad checksum must not be merged, so
+ * the caller only passes frames whose checksum is known good (its header
+ * said DATA_VALID or NEEDS_CSUM, or the caller verified it). Returns 0, or
+ * -errno if it cannot start a merge, in which case the frame is to be passed
+ * on as is: -EINVAL malformed, -EPROTONOSUPPORT not TCP, no payload or
+ * SYN/RST/FIN/URG set, -ENOSPC frame longer than cap. g is only written on
+ * success. */
+int ofl_gro_start(struct ofl_gro *g, uint8_t *buf, size_t cap, const uint8_t *frame,
+		  size_t len);
+
+/* Appends the next frame if it belongs: same flow (MACs, VLAN tags,
+ * addresses, ports), same IP header fields apart from length, ID and
+ * checksum (IPv4 ID: first + number merged so far, i.e. previous + 1 all
+ * along, or with DF set equal to the first all along), exactly the next
+ * sequence number, the same ACK number, data offset, window and TCP option
+ * bytes, flags ACK or ACK|PSH only (no CWR/ECE/URG/SYN/RST/FIN), payload
+ * 1..mss bytes, and room in the buffer and at most 65535 bytes of IP length
+ * (IPv6: payload length). Because GSO gives every segment the first one's
+ * flags, a first segment whose flags are not ACK (plus CWR/PSH) -- e.g. one
+ * with ECE -- merges nothing. Returns 1 merged, 0 not mergeable (g
+ * unchanged: finish g and start anew with this frame; also for a well
+ * formed non-TCP frame), -EINVAL on a malformed frame. After a merged
+ * segment with PSH (or a first segment with PSH) or with less than mss
+ * payload nothing more can follow: later calls return 0 without looking at
+ * the frame. */
+int ofl_gro_append(struct ofl_gro *g, const uint8_t *frame, size_t len);
+
+/* Finishes the frame (g->buf holds it; g must not be appended to again):
+ * fixes IP lengths (and the IPv4 header checksum),
+ * writes the pseudo-header seed into the TCP checksum field, and fills *h
+ * with NEEDS_CSUM, csum_start = l4_off, csum_offset = 16, hdr_len =
+ * payload_off and, when more than one segment was merged, gso_type
+ * TCPV4/TCPV6 (plus the ECN bit if the first segment had CWR) and gso_size =
+ * mss; one segment gets gso_type NONE. Returns the frame length. The first
+ * segment may carry CWR/ECE/PSH flags and options; ofl_gro_start refuses
+ * SYN, RST, FIN and URG. */
+size_t ofl_gro_finish(struct ofl_gro *g, struct virtio_net_hdr_v1 *h);
+
+#endif
