@@ -15,7 +15,8 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 INC     := -Icommon -Idatapath -Itransports -Iguest-kernel -Ilauncher
 CPPFLAGS += -D_GNU_SOURCE $(INC) -MMD -MP
-LDLIBS  += -lpthread
+LDLIBS  += -lpthread $(shell pkg-config --libs libmnl)
+CPPFLAGS += $(shell pkg-config --cflags libmnl)
 
 ifeq ($(V),1)
 Q :=
@@ -25,11 +26,12 @@ endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
 DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-linux \
-	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool
+	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark
 
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
-	transports/options.c transports/registry.c transports/raw/raw.c \
+	datapath/offload.c \
+	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c
 MAIN_SRCS := launcher/main.c
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "iov.h"
+#include "offload.h"
 #include "log.h"
 #include "util.h"
 #include "vhost_user.h"
@@ -23,6 +24,10 @@
  * its transport header and VLAN tags. */
 #define SPILL_BYTES (65536u + 256u)
 #define MRG_MAX_BUFS 256u
+/* Software GSO output: a 64 KB frame at the smallest MSS the guest's MTU
+ * allows, each segment repeating up to ~200 bytes of headers. */
+#define MAX_SEGS 256u
+#define SEGBUF_BYTES (SPILL_BYTES + MAX_SEGS * 256u)
 
 /* Batches per device per loop turn before looking at other devices again. */
 #define BATCH_BUDGET 8
@@ -42,6 +47,7 @@ struct nf_stats {
 	uint64_t tx_packets, tx_bytes, tx_dropped; /* guest -> host */
 	uint64_t ctrl_cmds, calls, recalls;
 	uint64_t rx_waits; /* times delivery waited for the guest to post buffers */
+	uint64_t rx_segmented; /* GSO frames segmented in software for the guest */
 };
 
 struct nf_dev {
@@ -70,6 +76,11 @@ struct nf_dev {
 	struct vq_chain xfirst, xchain; /* mergeable: first and current buffer */
 	struct vring_used_elem mrg[MRG_MAX_BUFS]; /* buffers of the frame being copied */
 	unsigned held_from, held_to;  /* staged frames still to hand to the guest */
+	/* software segmentation (see rx_segment) */
+	uint8_t *linear;              /* one gathered frame */
+	uint8_t *segbuf;              /* its segments */
+	struct ofl_seg segs[MAX_SEGS];
+	unsigned nsegs, seg_next;     /* mergeable path: segments pending */
 	struct nf_stats st;
 };
 
@@ -191,10 +202,8 @@ static void call_guest(struct nf_dev *dev, unsigned q)
 	if (vq_should_call(&vr->vq)) {
 		vu_vring_call(vr);
 		dev->st.calls++;
-		if (q == VNET_Q_RX) {
-			dev->recall_ms[q] = RECALL_FIRST_MS;
-			dev->recall_at[q] = now_ms() + RECALL_FIRST_MS;
-		}
+		dev->recall_ms[q] = RECALL_FIRST_MS;
+		dev->recall_at[q] = now_ms() + RECALL_FIRST_MS;
 	}
 }
 
@@ -212,13 +221,17 @@ static long long recall_check(struct nf_dev *dev, long long now)
 			continue;
 		}
 		if (now >= dev->recall_at[q]) {
-			if (!vq_call_outstanding(&vr->vq) || dev->recall_ms[q] > RECALL_MAX_MS) {
+			if (!vq_call_outstanding(&vr->vq)) {
 				dev->recall_at[q] = 0;
 				continue;
 			}
+			/* Keep going (at most every RECALL_MAX_MS) for as long
+			 * as the guest says it waits: a lost tx completion call
+			 * otherwise stalls its transmit queue for good. */
 			vu_vring_call(vr);
 			dev->st.recalls++;
-			dev->recall_ms[q] *= 2;
+			if (dev->recall_ms[q] < RECALL_MAX_MS)
+				dev->recall_ms[q] *= 2;
 			dev->recall_at[q] = now + dev->recall_ms[q];
 		}
 		if (!next || dev->recall_at[q] < next)
@@ -310,23 +323,36 @@ static bool do_tx(struct nf_dev *dev)
 
 /* ---- host -> guest ---- */
 
-/* May a frame with this header be given to the guest, given what it acked? */
-static bool rx_hdr_acceptable(const struct vu_dev *vu, const struct virtio_net_hdr_v1 *h)
+/* What to do with a received frame, given the features the guest acked. */
+enum rx_verdict {
+	RX_PASS,    /* give it as it is */
+	RX_SEGMENT, /* a TCP GSO frame the guest cannot take: segment it here */
+	RX_DROP,
+};
+
+static enum rx_verdict rx_classify(const struct vu_dev *vu, const struct virtio_net_hdr_v1 *h)
 {
-	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !vu_has(vu, VIRTIO_NET_F_GUEST_CSUM))
-		return false;
-	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !vu_has(vu, VIRTIO_NET_F_GUEST_ECN))
-		return false;
+	bool csum_ok = !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+		       vu_has(vu, VIRTIO_NET_F_GUEST_CSUM);
+	bool tso;
+
 	switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
 	case VIRTIO_NET_HDR_GSO_NONE:
-		return true;
+		return csum_ok ? RX_PASS : RX_DROP;
 	case VIRTIO_NET_HDR_GSO_TCPV4:
-		return vu_has(vu, VIRTIO_NET_F_GUEST_TSO4);
+		tso = vu_has(vu, VIRTIO_NET_F_GUEST_TSO4);
+		break;
 	case VIRTIO_NET_HDR_GSO_TCPV6:
-		return vu_has(vu, VIRTIO_NET_F_GUEST_TSO6);
+		tso = vu_has(vu, VIRTIO_NET_F_GUEST_TSO6);
+		break;
 	default:
-		return false;
+		return RX_DROP; /* UDP fragmentation offload: not offered */
 	}
+	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !vu_has(vu, VIRTIO_NET_F_GUEST_ECN))
+		tso = false;
+	/* Segments get checksums computed here unless the guest takes
+	 * partial ones, so a GSO frame never needs GUEST_CSUM. */
+	return tso && csum_ok ? RX_PASS : RX_SEGMENT;
 }
 
 /* Receive paths.
@@ -350,35 +376,47 @@ static uint8_t *rx_slot(struct nf_dev *dev, unsigned i)
 }
 
 /* Reads the transport's header (if any) in front of a received frame and
- * says whether the guest may be given it. */
-static bool rx_frame_ok(struct nf_dev *dev, const struct nf_pkt *pkt, const uint8_t *hdr_src,
-			struct virtio_net_hdr_v1 *h, uint32_t *frame)
+ * decides what the guest gets. */
+static enum rx_verdict rx_frame_check(struct nf_dev *dev, const struct nf_pkt *pkt,
+				      const uint8_t *hdr_src, struct virtio_net_hdr_v1 *h,
+				      uint32_t *frame)
 {
 	*frame = pkt->len;
 	memset(h, 0, sizeof(*h));
 	if (dev->port->caps & NF_CAP_VNET_HDR) {
-		if (hdr_src)
-			memcpy(h, hdr_src, VNET_HDR_LEN_LEGACY);
+		memcpy(h, hdr_src, VNET_HDR_LEN_LEGACY);
 		*frame = pkt->len >= VNET_HDR_LEN_LEGACY ? pkt->len - VNET_HDR_LEN_LEGACY : 0;
 	}
-	return !(pkt->flags & NF_PKT_TRUNC) && *frame >= ETH_MIN_FRAME &&
-	       rx_hdr_acceptable(&dev->vu, h);
+	if ((pkt->flags & NF_PKT_TRUNC) || *frame < ETH_MIN_FRAME)
+		return RX_DROP;
+	return rx_classify(&dev->vu, h);
 }
 
-/* Mergeable path: copies staged frame i into as many buffers as it needs. */
-static enum rx_result rx_copy_mrg(struct nf_dev *dev, struct vq *q, unsigned i)
+/* Software segmentation of a contiguous GSO frame into dev->segbuf; the
+ * segments carry partial checksums when the guest accepts them. Returns the
+ * number of segments, or 0 (counted as a drop) when the frame is not
+ * something we can segment. */
+static int rx_segment(struct nf_dev *dev, const uint8_t *frame, uint32_t len,
+		      const struct virtio_net_hdr_v1 *h)
 {
-	const struct nf_pkt *pkt = &dev->pkts[i];
-	const uint8_t *src = rx_slot(dev, i);
-	struct virtio_net_hdr_v1 h;
-	uint32_t frame;
-	bool vnet = dev->port->caps & NF_CAP_VNET_HDR;
-
-	if (!rx_frame_ok(dev, pkt, src, &h, &frame)) {
-		dev->st.rx_dropped++; /* no guest buffer spent on it */
-		return RX_DONE;
+	enum ofl_csum_mode mode = vu_has(&dev->vu, VIRTIO_NET_F_GUEST_CSUM) ? OFL_CSUM_PARTIAL
+									    : OFL_CSUM_FULL;
+	int n = ofl_gso_segment(frame, len, h, mode, dev->segbuf, SEGBUF_BYTES, dev->segs,
+				MAX_SEGS);
+	if (n <= 0) {
+		dev->st.rx_dropped++;
+		return 0;
 	}
-	const uint8_t *data = src + (vnet ? VNET_HDR_LEN_LEGACY : 0);
+	dev->st.rx_segmented++;
+	return n;
+}
+
+/* Mergeable path: copies one contiguous frame with its header into as many
+ * buffers as it needs. */
+static enum rx_result rx_copy_mrg_frame(struct nf_dev *dev, struct vq *q,
+					struct virtio_net_hdr_v1 h, const uint8_t *data,
+					uint32_t frame)
+{
 	uint32_t total = VNET_HDR_LEN + frame, off = 0;
 	unsigned nb = 0;
 	while (off < total) {
@@ -411,6 +449,40 @@ static enum rx_result rx_copy_mrg(struct nf_dev *dev, struct vq *q, unsigned i)
 		vq_push(q, dev->mrg[k].id, dev->mrg[k].len);
 	dev->st.rx_packets++;
 	dev->st.rx_bytes += frame;
+	return RX_DONE;
+}
+
+/* Mergeable path for staged frame i (resumable: a frame segmented here
+ * remembers how many of its segments were delivered). */
+static enum rx_result rx_copy_mrg(struct nf_dev *dev, struct vq *q, unsigned i)
+{
+	const struct nf_pkt *pkt = &dev->pkts[i];
+	const uint8_t *src = rx_slot(dev, i);
+	const uint8_t *data = src + ((dev->port->caps & NF_CAP_VNET_HDR) ? VNET_HDR_LEN_LEGACY : 0);
+	struct virtio_net_hdr_v1 h;
+	uint32_t frame;
+
+	switch (rx_frame_check(dev, pkt, src, &h, &frame)) {
+	case RX_DROP:
+		dev->st.rx_dropped++; /* no guest buffer spent on it */
+		return RX_DONE;
+	case RX_PASS:
+		return rx_copy_mrg_frame(dev, q, h, data, frame);
+	case RX_SEGMENT:
+		break;
+	}
+	if (!dev->nsegs) {
+		dev->seg_next = 0;
+		dev->nsegs = (unsigned)rx_segment(dev, data, frame, &h);
+	}
+	while (dev->seg_next < dev->nsegs) {
+		const struct ofl_seg *sg = &dev->segs[dev->seg_next];
+		if (rx_copy_mrg_frame(dev, q, sg->hdr, dev->segbuf + sg->off, sg->len) ==
+		    RX_NO_BUFFERS)
+			return RX_NO_BUFFERS; /* resume at seg_next */
+		dev->seg_next++;
+	}
+	dev->nsegs = 0;
 	return RX_DONE;
 }
 
@@ -492,29 +564,76 @@ static bool do_rx_mrg(struct nf_dev *dev, struct vq *q)
 	return true;
 }
 
-/* One chain per frame, received in place. Frame i is in chain i. */
+/* Writes a contiguous frame with its header into one chain and queues it. */
+static bool rx_put_chain(struct nf_dev *dev, struct vq *q, struct vq_chain *c,
+			 struct virtio_net_hdr_v1 *h, const uint8_t *data, uint32_t frame)
+{
+	const struct iovec *in = c->iov + c->nout;
+	if (c->in_len < VNET_HDR_LEN + frame)
+		return false;
+	h->num_buffers = 1;
+	iov_write(in, c->nin, 0, h, VNET_HDR_LEN);
+	iov_write(in, c->nin, VNET_HDR_LEN, data, frame);
+	vq_push(q, c->head, VNET_HDR_LEN + frame);
+	dev->st.rx_packets++;
+	dev->st.rx_bytes += frame;
+	return true;
+}
+
+/* Direct path, frame i received in place into chain i (the part that did
+ * not fit in spill slot i). A GSO frame the guest cannot take is gathered,
+ * segmented, and its segments go to chain i and chains popped after the
+ * batch; without enough chains the remaining segments are dropped (TCP
+ * recovers) rather than stalling the ring. */
 static void rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
 {
 	struct vq_chain *c = &dev->chains[i];
 	const struct iovec *in = c->iov + c->nout;
 	uint8_t hdr[VNET_HDR_LEN_LEGACY];
 	struct virtio_net_hdr_v1 h;
-	uint32_t frame;
+	uint32_t frame, cap = c->in_len - VNET_HDR_LEN;
 
 	iov_read(in, c->nin, 0, hdr, sizeof(hdr));
-	if (!rx_frame_ok(dev, &dev->pkts[i], hdr, &h, &frame) ||
-	    frame > c->in_len - VNET_HDR_LEN) {
+	enum rx_verdict v = rx_frame_check(dev, &dev->pkts[i], hdr, &h, &frame);
+	if (v == RX_PASS && frame <= cap) {
+		h.num_buffers = 1;
+		iov_write(in, c->nin, 0, &h, VNET_HDR_LEN);
+		vq_push(q, c->head, VNET_HDR_LEN + frame);
+		dev->st.rx_packets++;
+		dev->st.rx_bytes += frame;
+		return;
+	}
+	int nsegs = 0;
+	if (v == RX_SEGMENT) {
+		/* Gather: the chain holds the first cap bytes, the spill the rest. */
+		iov_read(in, c->nin, VNET_HDR_LEN, dev->linear, frame < cap ? frame : cap);
+		if (frame > cap)
+			memcpy(dev->linear + cap, rx_slot(dev, i), frame - cap);
+		nsegs = rx_segment(dev, dev->linear, frame, &h);
+	} else {
+		dev->st.rx_dropped++;
+	}
+	if (nsegs == 0) {
 		/* A zero-length buffer: virtio_net counts a length error and
 		 * recycles it. */
-		dev->st.rx_dropped++;
 		vq_push(q, c->head, 0);
 		return;
 	}
-	h.num_buffers = 1;
-	iov_write(in, c->nin, 0, &h, VNET_HDR_LEN);
-	vq_push(q, c->head, VNET_HDR_LEN + frame);
-	dev->st.rx_packets++;
-	dev->st.rx_bytes += frame;
+	for (int k = 0; k < nsegs; k++) {
+		struct ofl_seg *sg = &dev->segs[k];
+		struct vq_chain *dst = c;
+		if (k > 0) {
+			dst = &dev->xchain;
+			if (vq_pop(q, dst) != 1) {
+				dev->st.rx_dropped += (uint64_t)(nsegs - k);
+				return;
+			}
+		}
+		if (!rx_put_chain(dev, q, dst, &sg->hdr, dev->segbuf + sg->off, sg->len)) {
+			dev->st.rx_dropped++;
+			vq_push(q, dst->head, 0);
+		}
+	}
 }
 
 static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
@@ -555,9 +674,11 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
 			got = 0;
 		}
+		/* Unused chains go back first: chains for segments are popped
+		 * after them. */
+		vq_unpop(q, n - (unsigned)got);
 		for (int i = 0; i < got; i++)
 			rx_deliver_direct(dev, q, (unsigned)i);
-		vq_unpop(q, n - (unsigned)got);
 		if (got)
 			call_guest(dev, VNET_Q_RX);
 		if ((unsigned)got < n) {
@@ -647,6 +768,7 @@ static void refresh(struct nf_dev *dev)
 		/* Staged frames wait for buffers of a ring that is gone. */
 		dev->st.rx_dropped += dev->held_to - dev->held_from;
 		dev->held_from = dev->held_to = 0;
+		dev->nsegs = 0;
 	}
 	update_port_interest(dev);
 }
@@ -852,6 +974,8 @@ static void dev_free(struct nf_dev *dev)
 	free(dev->pkt_chain);
 	free(dev->iovs);
 	free(dev->spill);
+	free(dev->linear);
+	free(dev->segbuf);
 	free(dev);
 }
 
@@ -877,7 +1001,10 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 	dev->pkt_chain = calloc(dev->depth, sizeof(*dev->pkt_chain));
 	dev->iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->iovs));
 	dev->spill = malloc((size_t)dev->depth * SPILL_BYTES);
-	if (!dev->chains || !dev->pkts || !dev->pkt_chain || !dev->iovs || !dev->spill)
+	dev->linear = malloc(SPILL_BYTES);
+	dev->segbuf = malloc(SEGBUF_BYTES);
+	if (!dev->chains || !dev->pkts || !dev->pkt_chain || !dev->iovs || !dev->spill ||
+	    !dev->linear || !dev->segbuf)
 		goto err_nomem;
 	dev->eng = eng;
 	dev->cfg = cfg;
@@ -969,7 +1096,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
-			"ctrl_cmds=%llu calls=%llu recalls=%llu rx_waits=%llu host_rx_drops=%lld "
+			"ctrl_cmds=%llu calls=%llu recalls=%llu rx_waits=%llu rx_segmented=%llu host_rx_drops=%lld "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
@@ -977,7 +1104,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			(unsigned long long)s->tx_dropped,
 			(unsigned long long)dev->port->tx_drops, (unsigned long long)s->ctrl_cmds,
 			(unsigned long long)s->calls, (unsigned long long)s->recalls,
-			(unsigned long long)s->rx_waits,
+			(unsigned long long)s->rx_waits, (unsigned long long)s->rx_segmented,
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)
 				: -1LL,

@@ -6,7 +6,11 @@
  *   are allowed to reach the guest is decided by the engine from gro=.
  * - PACKET_IGNORE_OUTGOING keeps our own transmissions from being looped back
  *   to us (stock UML relies on a BPF source-MAC filter, or receives its own
- *   frames); PACKET_QDISC_BYPASS sends straight to the driver.
+ *   frames).
+ * - No PACKET_QDISC_BYPASS: the direct path drops a GSO frame outright when
+ *   the interface cannot segment it (TSO off) instead of segmenting it in
+ *   software as the normal transmit path does; veth's default noqueue
+ *   qdisc costs next to nothing anyway.
  * - The socket is created with protocol 0 and only bound to ETH_P_ALL on the
  *   one interface, so it never queues frames from other interfaces.
  */
@@ -23,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ethtool.h"
 #include "log.h"
 #include "transport.h"
 #include "util.h"
@@ -60,6 +65,29 @@ static void set_bufsize(int fd, int opt_force, int opt, int size)
 		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
 }
 
+/* Says how the host interface's offloads meet the guest's gro= setting.
+ * Nothing here can corrupt traffic: with virtio-net headers on the socket
+ * the host kernel finishes checksums and segments what its interface cannot,
+ * and GSO frames for a guest without TSO are segmented by the engine. */
+static void report_offloads(const struct nf_devcfg *cfg, const char *ifname)
+{
+	struct nf_if_offloads o;
+	int rc = nf_ethtool_offloads(ifname, &o);
+	if (rc < 0) {
+		nf_dbg("vec%u: cannot read %s offloads (%s)", cfg->index, ifname, strerror(-rc));
+		return;
+	}
+	nf_dbg("vec%u: %s offloads: rx-gro %d, rx-lro %d, tso %d, gso %d, tx-csum %d, rx-csum %d",
+	       cfg->index, ifname, o.rx_gro, o.rx_lro, o.tx_tso, o.tx_gso, o.tx_csum, o.rx_csum);
+	if (!cfg->gro && (o.rx_gro || o.rx_lro))
+		nf_info("vec%u: %s coalesces received frames (GRO/LRO) but gro=0: uml-nf "
+			"segments them again in software for the guest; gro=1 avoids that work",
+			cfg->index, ifname);
+	if (cfg->gro && !o.tx_tso)
+		nf_info("vec%u: gro=1 but %s has TCP segmentation offload off: the host kernel "
+			"segments the guest's large frames in software", cfg->index, ifname);
+}
+
 static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err, size_t errlen)
 {
 	const char *ifname = nf_devcfg_topt(cfg, "ifname")->str;
@@ -90,9 +118,6 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 			 cfg->index, strerror(errno));
 		goto err_close;
 	}
-	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) < 0)
-		nf_warn("vec%u: raw: PACKET_QDISC_BYPASS: %s; sending through the qdisc",
-			cfg->index, strerror(errno));
 	set_bufsize(fd, SO_RCVBUFFORCE, SO_RCVBUF, RAW_SOCKBUF);
 	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, RAW_SOCKBUF);
 
@@ -114,6 +139,8 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && (unsigned)ifr.ifr_mtu < cfg->mtu)
 		nf_warn("vec%u: mtu=%u but %s has MTU %d; larger frames will be dropped by the host",
 			cfg->index, cfg->mtu, ifname, ifr.ifr_mtu);
+
+	report_offloads(cfg, ifname);
 
 	rp = calloc(1, sizeof(*rp));
 	if (!rp)
