@@ -27,6 +27,13 @@
 /* Software GSO output: a 64 KB frame at the smallest MSS the guest's MTU
  * allows, each segment repeating up to ~200 bytes of headers. */
 #define MAX_SEGS 256u
+/* Software GRO switches on after a direct batch with this many full-sized
+ * non-GSO frames, and off after this many staged batches without a merge. */
+#define GRO_TRIGGER 8u
+#define GRO_MIN_FRAME 1000u
+#define GRO_IDLE_BATCHES 16u
+/* nf_pkt.flags bit of the engine's own: coalesced into an earlier frame. */
+#define PKT_ABSORBED 0x100u
 #define SEGBUF_BYTES (SPILL_BYTES + MAX_SEGS * 256u)
 
 /* Batches per device per loop turn before looking at other devices again. */
@@ -48,6 +55,7 @@ struct nf_stats {
 	uint64_t ctrl_cmds, calls, recalls;
 	uint64_t rx_waits; /* times delivery waited for the guest to post buffers */
 	uint64_t rx_segmented; /* GSO frames segmented in software for the guest */
+	uint64_t rx_coalesced; /* frames merged by software GRO */
 };
 
 struct nf_dev {
@@ -80,7 +88,9 @@ struct nf_dev {
 	uint8_t *linear;              /* one gathered frame */
 	uint8_t *segbuf;              /* its segments */
 	struct ofl_seg segs[MAX_SEGS];
-	unsigned nsegs, seg_next;     /* mergeable path: segments pending */
+	unsigned nsegs, seg_next;     /* staged path: segments pending */
+	bool gro_staged;              /* software GRO on (staged receive) */
+	unsigned gro_idle;            /* staged batches in a row without a merge */
 	struct nf_stats st;
 };
 
@@ -452,9 +462,41 @@ static enum rx_result rx_copy_mrg_frame(struct nf_dev *dev, struct vq *q,
 	return RX_DONE;
 }
 
-/* Mergeable path for staged frame i (resumable: a frame segmented here
- * remembers how many of its segments were delivered). */
-static enum rx_result rx_copy_mrg(struct nf_dev *dev, struct vq *q, unsigned i)
+/* Writes a contiguous frame with its header into one chain and queues it. */
+static bool rx_put_chain(struct nf_dev *dev, struct vq *q, struct vq_chain *c,
+			 struct virtio_net_hdr_v1 *h, const uint8_t *data, uint32_t frame)
+{
+	const struct iovec *in = c->iov + c->nout;
+	if (c->in_len < VNET_HDR_LEN + frame)
+		return false;
+	h->num_buffers = 1;
+	iov_write(in, c->nin, 0, h, VNET_HDR_LEN);
+	iov_write(in, c->nin, VNET_HDR_LEN, data, frame);
+	vq_push(q, c->head, VNET_HDR_LEN + frame);
+	dev->st.rx_packets++;
+	dev->st.rx_bytes += frame;
+	return true;
+}
+
+/* Staged paths: gives one contiguous frame to the guest, in mergeable
+ * buffers or in one chain. */
+static enum rx_result rx_emit(struct nf_dev *dev, struct vq *q, struct virtio_net_hdr_v1 h,
+			      const uint8_t *data, uint32_t frame)
+{
+	if (vu_has(&dev->vu, VIRTIO_NET_F_MRG_RXBUF))
+		return rx_copy_mrg_frame(dev, q, h, data, frame);
+	if (vq_pop(q, &dev->xchain) != 1)
+		return RX_NO_BUFFERS;
+	if (!rx_put_chain(dev, q, &dev->xchain, &h, data, frame)) {
+		dev->st.rx_dropped++; /* a chain too small for it: returned empty */
+		vq_push(q, dev->xchain.head, 0);
+	}
+	return RX_DONE;
+}
+
+/* Staged frame i (resumable: a frame segmented here remembers how many of
+ * its segments were delivered). */
+static enum rx_result rx_staged_one(struct nf_dev *dev, struct vq *q, unsigned i)
 {
 	const struct nf_pkt *pkt = &dev->pkts[i];
 	const uint8_t *src = rx_slot(dev, i);
@@ -462,12 +504,14 @@ static enum rx_result rx_copy_mrg(struct nf_dev *dev, struct vq *q, unsigned i)
 	struct virtio_net_hdr_v1 h;
 	uint32_t frame;
 
+	if (pkt->flags & PKT_ABSORBED)
+		return RX_DONE; /* coalesced into an earlier frame */
 	switch (rx_frame_check(dev, pkt, src, &h, &frame)) {
 	case RX_DROP:
 		dev->st.rx_dropped++; /* no guest buffer spent on it */
 		return RX_DONE;
 	case RX_PASS:
-		return rx_copy_mrg_frame(dev, q, h, data, frame);
+		return rx_emit(dev, q, h, data, frame);
 	case RX_SEGMENT:
 		break;
 	}
@@ -477,13 +521,58 @@ static enum rx_result rx_copy_mrg(struct nf_dev *dev, struct vq *q, unsigned i)
 	}
 	while (dev->seg_next < dev->nsegs) {
 		const struct ofl_seg *sg = &dev->segs[dev->seg_next];
-		if (rx_copy_mrg_frame(dev, q, sg->hdr, dev->segbuf + sg->off, sg->len) ==
-		    RX_NO_BUFFERS)
+		if (rx_emit(dev, q, sg->hdr, dev->segbuf + sg->off, sg->len) == RX_NO_BUFFERS)
 			return RX_NO_BUFFERS; /* resume at seg_next */
 		dev->seg_next++;
 	}
 	dev->nsegs = 0;
 	return RX_DONE;
+}
+
+/* Software GRO over a staged batch: runs of in-order TCP segments of one
+ * flow become one GSO frame, rewritten in place into the slot of the run's
+ * first frame; the others are marked absorbed. Only frames whose checksum
+ * the host vouched for (DATA_VALID) or will leave partial (NEEDS_CSUM) are
+ * merged: the result is a NEEDS_CSUM frame. Returns the frames absorbed. */
+static unsigned rx_gro_batch(struct nf_dev *dev, unsigned n)
+{
+	struct ofl_gro g;
+	unsigned absorbed = 0;
+	int open = -1;
+
+	for (unsigned j = 0; j <= n; j++) {
+		bool eligible = false;
+		const uint8_t *data = NULL;
+		uint32_t len = 0;
+		if (j < n) {
+			struct nf_pkt *pkt = &dev->pkts[j];
+			const uint8_t *src = rx_slot(dev, j);
+			struct virtio_net_hdr_v1 h;
+			data = src + VNET_HDR_LEN_LEGACY;
+			eligible = rx_frame_check(dev, pkt, src, &h, &len) == RX_PASS &&
+				   h.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+				   (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
+			if (open >= 0 && eligible && ofl_gro_append(&g, data, len) == 1) {
+				pkt->flags |= PKT_ABSORBED;
+				absorbed++;
+				continue;
+			}
+		}
+		if (open >= 0 && g.segs > 1) {
+			struct virtio_net_hdr_v1 mh;
+			size_t mlen = ofl_gro_finish(&g, &mh);
+			uint8_t *slot = rx_slot(dev, (unsigned)open);
+			memcpy(slot, &mh, VNET_HDR_LEN_LEGACY);
+			memcpy(slot + VNET_HDR_LEN_LEGACY, dev->linear, mlen);
+			dev->pkts[open].len = (uint32_t)(VNET_HDR_LEN_LEGACY + mlen);
+			dev->st.rx_coalesced += g.segs;
+		}
+		open = -1;
+		if (eligible && ofl_gro_start(&g, dev->linear, SPILL_BYTES - VNET_HDR_LEN_LEGACY, data,
+					      len) == 0)
+			open = (int)j;
+	}
+	return absorbed;
 }
 
 /* Delivers staged frames held_from..held_to. When the guest runs out of
@@ -495,7 +584,7 @@ static bool rx_deliver_held(struct nf_dev *dev, struct vq *q)
 	bool done = true;
 
 	while (dev->held_from < dev->held_to) {
-		if (rx_copy_mrg(dev, q, dev->held_from) == RX_NO_BUFFERS) {
+		if (rx_staged_one(dev, q, dev->held_from) == RX_NO_BUFFERS) {
 			done = false;
 			break;
 		}
@@ -528,7 +617,15 @@ static bool rx_have_buffers(struct nf_dev *dev, struct vq *q)
 	return false;
 }
 
-static bool do_rx_mrg(struct nf_dev *dev, struct vq *q)
+/* True when coalescing can pay: the guest takes TSO frames with partial
+ * checksums and the transport tells checksum state (vnet headers). */
+static bool rx_gro_possible(struct nf_dev *dev)
+{
+	return (dev->port->caps & NF_CAP_VNET_HDR) && vu_has(&dev->vu, VIRTIO_NET_F_GUEST_CSUM) &&
+	       vu_has(&dev->vu, VIRTIO_NET_F_GUEST_TSO4) && vu_has(&dev->vu, VIRTIO_NET_F_GUEST_TSO6);
+}
+
+static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 {
 	for (unsigned b = 0; b < BATCH_BUDGET; b++) {
 		if (dev->held_to && !rx_deliver_held(dev, q)) {
@@ -549,6 +646,14 @@ static bool do_rx_mrg(struct nf_dev *dev, struct vq *q)
 			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
 			got = 0;
 		}
+		if (got > 1 && rx_gro_possible(dev)) {
+			/* Stay staged while coalescing finds work; go back to
+			 * zero-copy receive after batches where it did not. */
+			if (rx_gro_batch(dev, (unsigned)got))
+				dev->gro_idle = 0;
+			else if (++dev->gro_idle >= GRO_IDLE_BATCHES)
+				dev->gro_staged = false;
+		}
 		dev->held_from = 0;
 		dev->held_to = (unsigned)got;
 		if (!rx_deliver_held(dev, q)) {
@@ -564,28 +669,12 @@ static bool do_rx_mrg(struct nf_dev *dev, struct vq *q)
 	return true;
 }
 
-/* Writes a contiguous frame with its header into one chain and queues it. */
-static bool rx_put_chain(struct nf_dev *dev, struct vq *q, struct vq_chain *c,
-			 struct virtio_net_hdr_v1 *h, const uint8_t *data, uint32_t frame)
-{
-	const struct iovec *in = c->iov + c->nout;
-	if (c->in_len < VNET_HDR_LEN + frame)
-		return false;
-	h->num_buffers = 1;
-	iov_write(in, c->nin, 0, h, VNET_HDR_LEN);
-	iov_write(in, c->nin, VNET_HDR_LEN, data, frame);
-	vq_push(q, c->head, VNET_HDR_LEN + frame);
-	dev->st.rx_packets++;
-	dev->st.rx_bytes += frame;
-	return true;
-}
-
 /* Direct path, frame i received in place into chain i (the part that did
  * not fit in spill slot i). A GSO frame the guest cannot take is gathered,
  * segmented, and its segments go to chain i and chains popped after the
  * batch; without enough chains the remaining segments are dropped (TCP
  * recovers) rather than stalling the ring. */
-static void rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
+static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
 {
 	struct vq_chain *c = &dev->chains[i];
 	const struct iovec *in = c->iov + c->nout;
@@ -601,7 +690,9 @@ static void rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
 		vq_push(q, c->head, VNET_HDR_LEN + frame);
 		dev->st.rx_packets++;
 		dev->st.rx_bytes += frame;
-		return;
+		/* A full-sized frame that coalescing could have merged. */
+		return h.gso_type == VIRTIO_NET_HDR_GSO_NONE && frame >= GRO_MIN_FRAME &&
+		       (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
 	}
 	int nsegs = 0;
 	if (v == RX_SEGMENT) {
@@ -617,7 +708,7 @@ static void rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
 		/* A zero-length buffer: virtio_net counts a length error and
 		 * recycles it. */
 		vq_push(q, c->head, 0);
-		return;
+		return 0;
 	}
 	for (int k = 0; k < nsegs; k++) {
 		struct ofl_seg *sg = &dev->segs[k];
@@ -626,7 +717,7 @@ static void rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
 			dst = &dev->xchain;
 			if (vq_pop(q, dst) != 1) {
 				dev->st.rx_dropped += (uint64_t)(nsegs - k);
-				return;
+				return 0;
 			}
 		}
 		if (!rx_put_chain(dev, q, dst, &sg->hdr, dev->segbuf + sg->off, sg->len)) {
@@ -634,6 +725,7 @@ static void rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
 			vq_push(q, dst->head, 0);
 		}
 	}
+	return 0;
 }
 
 static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
@@ -677,8 +769,13 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 		/* Unused chains go back first: chains for segments are popped
 		 * after them. */
 		vq_unpop(q, n - (unsigned)got);
+		unsigned small = 0;
 		for (int i = 0; i < got; i++)
-			rx_deliver_direct(dev, q, (unsigned)i);
+			small += rx_deliver_direct(dev, q, (unsigned)i);
+		if (small >= GRO_TRIGGER && rx_gro_possible(dev)) {
+			dev->gro_staged = true;
+			dev->gro_idle = 0;
+		}
 		if (got)
 			call_guest(dev, VNET_Q_RX);
 		if ((unsigned)got < n) {
@@ -689,11 +786,15 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 	return true;
 }
 
+/* Receive is zero copy into the guest's chains by default; it is staged
+ * (copied) with mergeable buffers, and while software GRO finds runs of
+ * small TCP segments to coalesce (switched on from the direct path when a
+ * batch is full of them, off again after idle batches). */
 static bool do_rx(struct nf_dev *dev)
 {
 	struct vq *q = &dev->vu.vrings[VNET_Q_RX].vq;
-	if (vu_has(&dev->vu, VIRTIO_NET_F_MRG_RXBUF))
-		return do_rx_mrg(dev, q);
+	if (vu_has(&dev->vu, VIRTIO_NET_F_MRG_RXBUF) || dev->gro_staged || dev->held_to)
+		return do_rx_staged(dev, q);
 	return do_rx_direct(dev, q);
 }
 
@@ -1096,7 +1197,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
-			"ctrl_cmds=%llu calls=%llu recalls=%llu rx_waits=%llu rx_segmented=%llu host_rx_drops=%lld "
+			"ctrl_cmds=%llu calls=%llu recalls=%llu rx_waits=%llu rx_segmented=%llu rx_coalesced=%llu host_rx_drops=%lld "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
@@ -1105,6 +1206,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			(unsigned long long)dev->port->tx_drops, (unsigned long long)s->ctrl_cmds,
 			(unsigned long long)s->calls, (unsigned long long)s->recalls,
 			(unsigned long long)s->rx_waits, (unsigned long long)s->rx_segmented,
+			(unsigned long long)s->rx_coalesced,
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)
 				: -1LL,
