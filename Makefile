@@ -30,7 +30,7 @@ DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-li
 
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
-	datapath/offload.c \
+	datapath/offload.c datapath/rx.c datapath/tx.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c
 MAIN_SRCS := launcher/main.c

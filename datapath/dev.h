@@ -1,0 +1,119 @@
+/* Per-device state shared by the engine's parts (datapath/ internal).
+ *
+ *   engine.c  threads, event loop, vhost-user hooks, lifecycle, call watchdog
+ *   rx.c      host -> guest: receive paths, software GSO/GRO on the way in
+ *   tx.c      guest -> host, and the virtio-net control queue
+ *
+ * Everything here runs on the datapath thread with dev->vu.lock held.
+ */
+#ifndef NF_DEV_H
+#define NF_DEV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "offload.h"
+#include "options.h"
+#include "transport.h"
+#include "vhost_user.h"
+#include "virtq.h"
+
+struct nf_engine;
+
+/* Per-slot receive staging (see "Receive paths"): the largest GSO frame plus
+ * its transport header and VLAN tags. */
+#define SPILL_BYTES (65536u + 256u)
+#define MRG_MAX_BUFS 256u
+/* Software GSO output: a 64 KB frame at the smallest MSS the guest's MTU
+ * allows, each segment repeating up to ~200 bytes of headers. */
+#define MAX_SEGS 256u
+/* Software GRO switches on after a direct batch with this many full-sized
+ * non-GSO frames, and off after this many staged batches without a merge. */
+#define GRO_TRIGGER 8u
+#define GRO_MIN_FRAME 1000u
+#define GRO_IDLE_BATCHES 16u
+/* nf_pkt.flags bit of the engine's own: coalesced into an earlier frame. */
+#define PKT_ABSORBED 0x100u
+#define SEGBUF_BYTES (SPILL_BYTES + MAX_SEGS * 256u)
+
+/* Batches per device per loop turn before looking at other devices again. */
+#define BATCH_BUDGET 8
+#define ETH_MIN_FRAME 14
+
+enum src_kind { SRC_WAKE, SRC_KICK, SRC_PORT_RX, SRC_PORT_TX, SRC_LISTEN, SRC_CONN };
+
+/* What an epoll event points at. */
+struct ep_src {
+	enum src_kind kind;
+	struct nf_dev *dev;
+	unsigned q;
+};
+
+struct nf_stats {
+	uint64_t rx_packets, rx_bytes, rx_dropped; /* host -> guest */
+	uint64_t tx_packets, tx_bytes, tx_dropped; /* guest -> host */
+	uint64_t ctrl_cmds, calls, recalls;
+	uint64_t rx_waits; /* times delivery waited for the guest to post buffers */
+	uint64_t rx_segmented; /* GSO frames segmented in software for the guest */
+	uint64_t rx_coalesced; /* frames merged by software GRO */
+};
+
+struct nf_dev {
+	struct vu_dev vu;
+	struct nf_engine *eng;
+	const struct nf_devcfg *cfg;
+	struct nf_port *port;
+	struct ep_src src_kick[VNET_NQUEUES], src_rx, src_tx, src_listen, src_conn;
+	atomic_bool changed;          /* set by the control thread */
+	/* datapath-thread state */
+	bool kicked[VNET_NQUEUES];
+	bool rx_readable;             /* transport may have frames */
+	bool rx_starved;              /* no guest buffers: not watching rx_fd */
+	bool tx_blocked;              /* transport pushed back: watching tx_fd */
+	uint32_t rx_mask, tx_mask;    /* registered epoll masks */
+	unsigned depth;
+	struct vq_chain *chains;
+	struct nf_pkt *pkts;
+	unsigned *pkt_chain;          /* pkts[i] came from chains[pkt_chain[i]] */
+	/* Call watchdog: when to look again whether the guest acted on our
+	 * last call to each queue (0: nothing outstanding), and the backoff. */
+	long long recall_at[VNET_NQUEUES];
+	unsigned recall_ms[VNET_NQUEUES];
+	struct iovec *iovs;
+	uint8_t *spill;               /* depth x SPILL_BYTES */
+	struct vq_chain xfirst, xchain; /* mergeable: first and current buffer */
+	struct vring_used_elem mrg[MRG_MAX_BUFS]; /* buffers of the frame being copied */
+	unsigned held_from, held_to;  /* staged frames still to hand to the guest */
+	/* software segmentation (see rx_segment) */
+	uint8_t *linear;              /* one gathered frame */
+	uint8_t *segbuf;              /* its segments */
+	struct ofl_seg segs[MAX_SEGS];
+	unsigned nsegs, seg_next;     /* staged path: segments pending */
+	bool gro_staged;              /* software GRO on (staged receive) */
+	unsigned gro_idle;            /* staged batches in a row without a merge */
+	struct nf_stats st;
+};
+
+#define PKT_IOV_MAX (VQ_MAX_IOV + 2) /* + header split + spill */
+
+/* Flushes queue q's used ring and signals the guest if it asked (engine.c). */
+void dev_call_guest(struct nf_dev *dev, unsigned q);
+
+/* Re-registers the transport fds for what the device waits on (engine.c). */
+void dev_update_port_interest(struct nf_dev *dev);
+
+/* Moves guest -> host batches; true if work remains (budget spent) (tx.c). */
+bool tx_run(struct nf_dev *dev);
+
+/* Answers every pending control command (tx.c). */
+void ctrl_run(struct nf_dev *dev);
+
+/* Moves host -> guest batches; true if work remains (rx.c). */
+bool rx_run(struct nf_dev *dev);
+
+/* Drops frames staged for a receive ring that went away (rx.c). */
+void rx_reset(struct nf_dev *dev);
+
+#endif
