@@ -1,27 +1,31 @@
 #!/bin/bash
-# Measures uml-nf (raw, gro=1) against stock UML vector raw (gro=1) as a router: 64 B and 1500 B UDP pps, TCP Gbit/s, router CPU per packet.
-# How: same lab and image for both; trafgen (-t 0, pinned) floods client->server through the guest; counters from the veths, CPU from /proc.
+# Measures uml-nf (raw) against stock UML vector raw, each with gro=1 and gro=0, as a router: 64 B and 1500 B UDP pps, TCP Gbit/s (host GSO and MSS-sized segments), router CPU per packet.
+# How: same lab and image for all; trafgen (-t 0, pinned) floods client->server through the guest; iperf3 1 stream; counters from the veths, CPU from /proc.
 #
-# One line per variant on stdout (key=value), then a ratio line; the same lines
-# go to $BENCH_OUT (default build/bench/results.txt). See bench/README.md.
+# One line per variant on stdout (key=value), then one ratio line per gro
+# setting; the same lines go to $BENCH_OUT (default build/bench/results.txt),
+# one CSV row per variant to ${BENCH_OUT%.txt}.csv. See bench/README.md.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../tests/lib.sh"
 
 UMLNF=${UMLNF:-build/uml-nf}
 IMAGE=${IMAGE:-build/images/router.img}
-BENCH_DURATION=${BENCH_DURATION:-5}      # seconds measured per UDP run
+BENCH_DURATION=${BENCH_DURATION:-4}      # seconds measured per UDP run
 BENCH_WARMUP=${BENCH_WARMUP:-1}          # seconds of flood before measuring
-BENCH_TCP_SECONDS=${BENCH_TCP_SECONDS:-5}
+BENCH_TCP_SECONDS=${BENCH_TCP_SECONDS:-4}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the appliance (all its threads)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"umlnf-raw-gro1 stock-raw-gro1 direct-veth"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"umlnf-raw-gro1 umlnf-raw-gro0 stock-raw-gro1 stock-raw-gro0 direct-veth"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
-BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-280}
+BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
+BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-470}
 
 [ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
 [ -x "$UMLNF" ] || { fail "uml-nf $UMLNF not built (make)"; exit 1; }
 command -v trafgen >/dev/null || { fail "trafgen not installed (netsniff-ng)"; exit 1; }
+
+log() { echo "bench: $*" >&2; }
 
 # The whole run is bounded: a watchdog sends us SIGTERM, whose trap tears
 # the current lab down.
@@ -29,14 +33,17 @@ command -v trafgen >/dev/null || { fail "trafgen not installed (netsniff-ng)"; e
   kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
 watchdog=$!
 # lab_init installs lab.sh's EXIT trap; bench_trap replaces it after each
-# lab_init with one that also stops the watchdog.
+# lab_init with one that also stops the watchdog and, on an early exit, keeps
+# the lines measured so far in $BENCH_OUT.partial.
 bench_trap() {
-	trap 'rc=$?; trap - EXIT; lab_destroy; kill $watchdog 2>/dev/null; exit $rc' EXIT
+	trap 'rc=$?; trap - EXIT; lab_destroy; kill $watchdog 2>/dev/null
+		[ -f "$BENCH_OUT.tmp" ] && mv -f "$BENCH_OUT.tmp" "$BENCH_OUT.partial" &&
+			log "incomplete run: lines so far in $BENCH_OUT.partial"
+		exit $rc' EXIT
 }
 bench_trap
 
 ticks=$(getconf CLK_TCK)
-log() { echo "bench: $*" >&2; }
 
 # Hex CPU mask for a cpu list like "1" or "0,1" or "0-1".
 cpumask() {
@@ -173,23 +180,51 @@ set_rps() {
 
 mac_of() { timeout 5 ip -n "$1" -br link show "$2" | awk '{ print $3 }'; }
 
-# bench_router VARIANT: boot, measure, stop; prints the result line.
+# c_offload STATE: TSO and GSO of the client's c-eth0 on or off.
+c_offload() {
+	timeout 10 ip netns exec "$LAB_NS_CLIENT" ethtool -K c-eth0 tso "$1" gso "$1" 2>&1 &&
+	timeout 10 ip netns exec "$LAB_NS_CLIENT" ethtool -k c-eth0 |
+		grep -q "^tcp-segmentation-offload: $1" &&
+	timeout 10 ip netns exec "$LAB_NS_CLIENT" ethtool -k c-eth0 |
+		grep -q "^generic-segmentation-offload: $1"
+}
+
+# bench_tcp NAME: one bounded iperf3 stream (lab_iperf: client killed after
+# BENCH_TCP_SECONDS + 20 s); sets TCP_RESULT to Gbit/s or "fail", never fails.
+bench_tcp() {
+	local name=$1 g retr
+	# Endpoints on the generator CPU too (iperf3 -A client,server).
+	if g=$(lab_iperf "$BENCH_TCP_SECONDS" -A "$BENCH_GEN_CPU,$BENCH_GEN_CPU") && [ -n "$g" ]; then
+		TCP_RESULT=$g
+		retr=$(awk '/"sum_sent"/ {f = 1} f && /"retransmits"/ {
+			gsub(/[^0-9]/, "", $2); print $2; exit }' "$LAB_DIR/iperf.json")
+		log "$name: $g Gbit/s, ${retr:-?} retransmits"
+	else
+		TCP_RESULT=fail
+		log "$name: iperf3 failed or timed out (recorded as fail):" \
+			"$(tail -n 2 "$LAB_DIR/iperf-client.err" 2>/dev/null | tr '\n' ' ')"
+	fi
+}
+
+# bench_router VARIANT: boot, measure, stop; sets RESULT to the result line.
+# VARIANT is umlnf-raw-groN or stock-raw-groN; N becomes the vecN: gro= option.
 bench_router() {
-	local variant=$1 gmac smac pps64 pps1500 off64 off1500 cpu64 busy64 tcp
+	local variant=$1 kind=${1%%-*} gro=${1##*-gro} gmac smac pps64 pps1500 off64 off1500
+	local cpu64 busy64 tcp tcp_mss
 	lab_init "bench-$variant" || return 1
 	bench_trap
 	lab_create || return 1
 	lab_write_conf || return 1
 	CLIENT_PID=$(sleeper "$LAB_NS_CLIENT")
 	SERVER_PID=$(sleeper "$LAB_NS_SERVER")
-	case $variant in
-	umlnf-*) LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=1 \
+	case $kind in
+	umlnf) LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=$gro \
 			lab_start_umlnf "$UMLNF" "$IMAGE" || return 1 ;;
-	stock-*) LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=1 \
+	stock) LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=$gro \
 			lab_start_stock "$IMAGE" || return 1 ;;
 	esac
 	lab_wait_ready 60 || return 1
-	log "$variant: booted (pid $LAB_APPLIANCE_PID, CPUs $BENCH_ROUTER_CPUS)"
+	log "$variant: booted (pid $LAB_APPLIANCE_PID, CPUs $BENCH_ROUTER_CPUS, gro=$gro)"
 	set_rps "$LAB_NS_HOST" p-veth0 "$(cpumask "$BENCH_ROUTER_CPUS")"
 	set_rps "$LAB_NS_HOST" p-veth1 "$(cpumask "$BENCH_ROUTER_CPUS")"
 	set_rps "$LAB_NS_CLIENT" c-eth0 "$(cpumask "$BENCH_GEN_CPU")"
@@ -211,8 +246,23 @@ bench_router() {
 		>"$LAB_DIR/sink.txt" 2>&1
 	log "$variant: sink $(grep -m1 'Sent' "$LAB_DIR/sink.txt")"
 
-	# TCP: endpoints on the generator CPU too (iperf3 -A client,server).
-	tcp=$(lab_iperf "$BENCH_TCP_SECONDS" -A "$BENCH_GEN_CPU,$BENCH_GEN_CPU") || tcp=na
+	# TCP with MSS-sized segments first (client TSO/GSO off), then with host
+	# GSO frames: stock gro=0 is known to break on GSO frames, and a guest it
+	# wedges must not spoil the MSS measurement.
+	if c_offload off >/dev/null; then
+		bench_tcp "$variant tcp_mss"
+		tcp_mss=$TCP_RESULT
+	else
+		log "$variant: cannot switch c-eth0 TSO/GSO off; tcp_mss_gbps=fail"
+		tcp_mss=fail
+	fi
+	if c_offload on >/dev/null; then
+		bench_tcp "$variant tcp"
+		tcp=$TCP_RESULT
+	else
+		log "$variant: cannot switch c-eth0 TSO/GSO back on; tcp_gbps=fail"
+		tcp=fail
+	fi
 	lab_stop_appliance 30 >/dev/null
 	log "$variant: stopped ($LAB_STOP_HOW)"
 	if [ "$LAB_STOP_HOW" != exited ]; then
@@ -221,7 +271,7 @@ bench_router() {
 			"$(dirname "$BENCH_OUT")/$variant-appliance.log)"
 	fi
 	lab_destroy
-	RESULT="variant=$variant pps64=$pps64 pps1500=$pps1500 tcp_gbps=$tcp cpu_us_per_pkt64=$cpu64 offered64=$off64 offered1500=$off1500 busy_us_per_pkt64=$busy64"
+	RESULT="variant=$variant pps64=$pps64 pps1500=$pps1500 tcp_gbps=$tcp tcp_mss_gbps=$tcp_mss cpu_us_per_pkt64=$cpu64 offered64=$off64 offered1500=$off1500 busy_us_per_pkt64=$busy64"
 }
 
 # bench_direct: a veth pair straight from client to server (no router): the
@@ -253,14 +303,17 @@ bench_direct() {
 
 mkdir -p "$(dirname "$BENCH_OUT")"
 : >"$BENCH_OUT.tmp"
+rm -f "$BENCH_OUT.partial"
 log "duration ${BENCH_DURATION}s (+${BENCH_WARMUP}s warmup), tcp ${BENCH_TCP_SECONDS}s," \
-	"generator CPU $BENCH_GEN_CPU, router CPUs $BENCH_ROUTER_CPUS"
+	"generator CPU $BENCH_GEN_CPU, router CPUs $BENCH_ROUTER_CPUS, watchdog ${BENCH_TOTAL_TIMEOUT}s"
+start_s=$SECONDS
 declare -A res
+order=()
 for v in $BENCH_VARIANTS; do
 	RESULT=
 	case $v in
 	direct-veth) bench_direct ;;
-	umlnf-raw-gro1 | stock-raw-gro1) bench_router "$v" ;;
+	umlnf-raw-gro[01] | stock-raw-gro[01]) bench_router "$v" ;;
 	*) fail "unknown variant $v"; RESULT= ;;
 	esac
 	rc=$?
@@ -271,16 +324,32 @@ for v in $BENCH_VARIANTS; do
 	fi
 	echo "$RESULT" | tee -a "$BENCH_OUT.tmp"
 	res[$v]=$RESULT
+	order+=("$v")
 done
 
-# key value of line $1
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "na" }'; }
-if [ -n "${res[umlnf-raw-gro1]:-}" ] && [ -n "${res[stock-raw-gro1]:-}" ]; then
-	u=${res[umlnf-raw-gro1]} s=${res[stock-raw-gro1]}
-	echo "ratio pps64=$(ratio "$(kv "$u" pps64)" "$(kv "$s" pps64)")" \
+# key value of line $1 (empty when absent)
+kv() { sed -nE "s/^(.* )?$2=([^ ]*).*/\2/p" <<<"$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
+	if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b
+	else print "n/a" }'; }
+for g in 1 0; do
+	u=${res[umlnf-raw-gro$g]:-} s=${res[stock-raw-gro$g]:-}
+	[ -n "$u" ] || [ -n "$s" ] || continue
+	echo "ratio gro=$g pps64=$(ratio "$(kv "$u" pps64)" "$(kv "$s" pps64)")" \
 		"pps1500=$(ratio "$(kv "$u" pps1500)" "$(kv "$s" pps1500)")" \
-		"tcp=$(ratio "$(kv "$u" tcp_gbps)" "$(kv "$s" tcp_gbps)")" | tee -a "$BENCH_OUT.tmp"
-fi
+		"tcp=$(ratio "$(kv "$u" tcp_gbps)" "$(kv "$s" tcp_gbps)")" \
+		"tcp_mss=$(ratio "$(kv "$u" tcp_mss_gbps)" "$(kv "$s" tcp_mss_gbps)")" | tee -a "$BENCH_OUT.tmp"
+done
+
+# CSV: one row per variant, empty cells for keys a variant does not have.
+cols=(variant pps64 pps1500 tcp_gbps tcp_mss_gbps cpu_us_per_pkt64 busy_us_per_pkt64 offered64 offered1500 error)
+{
+	(IFS=,; echo "${cols[*]}")
+	for v in "${order[@]}"; do
+		row=()
+		for c in "${cols[@]}"; do row+=("$(kv "${res[$v]}" "$c")"); done
+		(IFS=,; echo "${row[*]}")
+	done
+} >"$BENCH_CSV.tmp" && mv "$BENCH_CSV.tmp" "$BENCH_CSV"
 mv "$BENCH_OUT.tmp" "$BENCH_OUT"
-log "results in $BENCH_OUT"
+log "results in $BENCH_OUT and $BENCH_CSV ($((SECONDS - start_s)) s)"
