@@ -23,7 +23,8 @@ for variant in 1 1-mss 0; do
 			die "ethtool c-eth0"
 	fi
 
-	LAB_VEC_OPTS=gro=$gro lab_start_umlnf "$UMLNF" "$IMAGE" || die "start"
+	# nfstats=1: the guest prints its own NIC counters every second.
+	LAB_VEC_OPTS=gro=$gro lab_start_umlnf "$UMLNF" "$IMAGE" nfstats=1 || die "start"
 	lab_wait_ready 60 || die "not ready"
 	lab_ping client "$LAB_SERVER_ADDR" 2 >/dev/null || die "ping"
 
@@ -52,6 +53,18 @@ for variant in 1 1-mss 0; do
 	[ "$n" -gt 100 ] || die "too few data segments captured ($n)"
 	[ "$big" -eq 0 ] || die "$big segments larger than the MSS on the wire"
 	[ "$badip" -eq 0 ] && [ "$badtcp" -eq 0 ] || die "invalid checksums on the wire"
+
+	sleep 1.5
+	gline=$(grep 'uml-nf-router: stats eth0 ' "$LAB_DIR/appliance.log" | tail -n 1)
+	[ -n "$gline" ] || die "no guest counters on the console"
+	gpk=$(stat_of "$gline" rx_packets) gby=$(stat_of "$gline" rx_bytes)
+	gavg=$((gby / gpk))
+	echo "    guest's own eth0 counters: $gpk frames received, average $gavg bytes"
+	if [ "$gro" = 1 ]; then
+		[ "$gavg" -gt 8192 ] || die "guest eth0 average frame $gavg: no 64 KB frames inside the guest"
+	else
+		[ "$gavg" -le 1514 ] || die "guest eth0 average frame $gavg with gro=0"
+	fi
 
 	step "[$variant] stop; frame sizes into the guest"
 	lab_stop_appliance 30
