@@ -26,7 +26,8 @@ endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
 DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-linux \
-	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark
+	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
+	gnuplot-nox iputils-ping
 
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \

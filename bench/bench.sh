@@ -1,25 +1,31 @@
 #!/bin/bash
-# Measures uml-nf (raw) against stock UML vector raw, each with gro=1 and gro=0, as a router: 64 B and 1500 B UDP pps, TCP Gbit/s (host GSO and MSS-sized segments), router CPU per packet.
-# How: same lab and image for all; trafgen (-t 0, pinned) floods client->server through the guest; iperf3 1 stream; counters from the veths, CPU from /proc.
+# Measures uml-nf, stock UML (vector raw, tap, hybrid; gro=0/1) and the host kernel as routers: UDP pps at 64/512/1500 B, loss at a fixed rate, TCP 1 and 4 streams, ping latency, CPU per packet.
+# How: one lab boot per variant, same image; trafgen (pinned) floods client->server through it, iperf3 and ping measure; counters from the veths, CPU from /proc and cpuidle; bench/report.sh draws plots and the summary.
 #
-# One line per variant on stdout (key=value), then one ratio line per gro
-# setting; the same lines go to $BENCH_OUT (default build/bench/results.txt),
-# one CSV row per variant to ${BENCH_OUT%.txt}.csv. See bench/README.md.
+# One key=value line per variant on stdout, then ratio lines; the same lines
+# go to $BENCH_OUT (default build/bench/results.txt), one CSV row per variant
+# to ${BENCH_OUT%.txt}.csv, PNG plots and summary.md beside them. See
+# bench/README.md for keys, rules and caveats.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../tests/lib.sh"
 
 UMLNF=${UMLNF:-build/uml-nf}
 IMAGE=${IMAGE:-build/images/router.img}
-BENCH_DURATION=${BENCH_DURATION:-4}      # seconds measured per UDP run
-BENCH_WARMUP=${BENCH_WARMUP:-1}          # seconds of flood before measuring
-BENCH_TCP_SECONDS=${BENCH_TCP_SECONDS:-4}
+BENCH_DURATION=${BENCH_DURATION:-3}      # seconds measured per UDP run
+BENCH_WARMUP=${BENCH_WARMUP:-1}          # seconds of traffic before measuring
+BENCH_TCP_SECONDS=${BENCH_TCP_SECONDS:-3}
+BENCH_SIZES=${BENCH_SIZES:-"64 512 1500"}
+BENCH_FIXED_PPS=${BENCH_FIXED_PPS:-50000} # the fixed-rate run, 64 B frames
+BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
+BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
-BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the appliance (all its threads)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"umlnf-raw-gro1 umlnf-raw-gro0 stock-raw-gro1 stock-raw-gro0 direct-veth"}
+BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
-BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-470}
+BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-780}
+BENCH_DIR=$(dirname "$BENCH_OUT")
 
 [ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
 [ -x "$UMLNF" ] || { fail "uml-nf $UMLNF not built (make)"; exit 1; }
@@ -27,12 +33,13 @@ command -v trafgen >/dev/null || { fail "trafgen not installed (netsniff-ng)"; e
 
 log() { echo "bench: $*" >&2; }
 
-# The whole run is bounded: a watchdog sends us SIGTERM, whose trap tears
-# the current lab down.
+# The whole run is bounded twice: a variant that would not fit in what is
+# left of BENCH_TOTAL_TIMEOUT is skipped (status=skip), and a watchdog sends
+# us SIGTERM at BENCH_TOTAL_TIMEOUT, whose trap tears the current lab down.
 ( sleep "$BENCH_TOTAL_TIMEOUT"; echo "bench: over ${BENCH_TOTAL_TIMEOUT}s, stopping" >&2
   kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
 watchdog=$!
-# lab_init installs lab.sh's EXIT trap; bench_trap replaces it after each
+# lab_init installs lib.sh's EXIT trap; bench_trap replaces it after each
 # lab_init with one that also stops the watchdog and, on an early exit, keeps
 # the lines measured so far in $BENCH_OUT.partial.
 bench_trap() {
@@ -54,6 +61,15 @@ cpumask() {
 		for ((c = a; c <= b; c++)); do m=$((m | (1 << c))); done
 	done
 	printf '%x' "$m"
+}
+
+# Frame length without FCS for a size label: 64 and 512 are Ethernet frame
+# sizes with FCS (RFC 2544), 1500 is the IP packet size (1514 B frame).
+frame_bytes() {
+	case $1 in
+	1500) echo 1514 ;;
+	*) echo $(($1 - 4)) ;;
+	esac
 }
 
 # A sleeper inside namespace $1 whose /proc/PID/net/dev shows that
@@ -100,6 +116,10 @@ idle_us() {
 
 now_us() { local t=$EPOCHREALTIME; echo $(( ${t%.*} * 1000000 + 10#${t#*.} )); }
 
+# awk one-liner helpers: "na" unless both operands are positive numbers.
+per() { awk -v a="$1" -v b="$2" -v s="${3:-1}" -v f="${4:-%.3f}" 'BEGIN {
+	if (b + 0 > 0) printf f, a * s / b; else print "na" }'; }
+
 # trafgen config for one UDP frame of $1 bytes (without FCS) from the client
 # to $2 (MAC) / $3 (IP), source MAC $4, source IP $5.
 trafgen_conf() {
@@ -114,50 +134,70 @@ trafgen_conf() {
 	EOF
 }
 
-# flood NAME FRAME_BYTES DST_MAC DST_IP OUT_DEV SRC_MAC SRC_IP RX_NS_PID RX_DEV [ROUTER_PID]
-# Floods for warmup+duration, measures over the last $BENCH_DURATION s.
-# Sets FLOOD_PPS (received at RX_DEV), FLOOD_OFFERED (sent by OUT_DEV),
-# FLOOD_CPU_US (appliance tree CPU per received packet) and
-# FLOOD_BUSY_US (router CPU busy time per received packet).
+# flood NAME FRAME_BYTES RATE
+# trafgen from $FL_ODEV ($FL_SMAC/$FL_SIP) to $FL_DMAC/$FL_DIP for
+# warmup+duration, measured over the last $BENCH_DURATION s; the receiver is
+# $FL_RXDEV as seen by process $FL_RXPID. RATE "" = as fast as trafgen goes
+# (-t 0: one sendto per frame), else RATE frames per second evenly spaced by
+# bench/pacer.c (trafgen's own rate and gap modes are bursty or imprecise
+# here; see pacer.c). "trafgen" below means whichever of the two runs.
+# ROUTER_PID (process tree charged as the router, may be empty) and
+# ROUTER_BUSY (1: the router CPUs do the forwarding) say what CPU to report.
+# Sets FLOOD_OFFERED / FLOOD_PPS (frames/s sent by FL_ODEV / received at
+# FL_RXDEV), FLOOD_TX / FLOOD_RX (frames in the window), FLOOD_CPU_US
+# (router tree CPU per received frame), FLOOD_BUSY_US (router CPU busy time
+# per received frame), FLOOD_GEN_PCT (trafgen's utime+stime, % of one CPU).
+# Returns 1, all values "fail", when trafgen dies.
 flood() {
-	local name=$1 bytes=$2 dmac=$3 dip=$4 odev=$5 smac=$6 sip=$7 rxpid=$8 rxdev=$9
-	local rpid=${10:-} cfg=$LAB_DIR/$name.trafgen gen c0 c1 r0 r1 k0 k1 i0 i1 t0 t1 el
-	trafgen_conf "$bytes" "$dmac" "$dip" "$smac" "$sip" >"$cfg"
-	ip netns exec "$LAB_NS_CLIENT" timeout -s INT $((BENCH_WARMUP + BENCH_DURATION + 10)) \
-		taskset -c "$BENCH_GEN_CPU" trafgen -i "$cfg" -o "$odev" -t 0 -P 1 -C -Q \
-		</dev/null >"$LAB_DIR/$name.trafgen.log" 2>&1 &
+	local name=$1 bytes=$2 rate=$3 cfg=$LAB_DIR/$1.trafgen gen tool
+	local c0 c1 r0 r1 k0 k1 g0 g1 i0 i1 t0 t1 el
+	FLOOD_OFFERED=fail FLOOD_PPS=fail FLOOD_TX=0 FLOOD_RX=0
+	FLOOD_CPU_US=fail FLOOD_BUSY_US=fail FLOOD_GEN_PCT=fail
+	if [ -n "$rate" ]; then
+		[ -x "$PACER" ] || { fail "$name: no pacer ($PACER)"; return 1; }
+		tool=("$PACER" -i "$FL_ODEV" -d "$FL_DMAC" -s "$FL_SMAC" -S "$FL_SIP" -D "$FL_DIP"
+			-l "$bytes" -r "$rate" -t $((BENCH_WARMUP + BENCH_DURATION + 5)))
+	else
+		trafgen_conf "$bytes" "$FL_DMAC" "$FL_DIP" "$FL_SMAC" "$FL_SIP" >"$cfg"
+		tool=(trafgen -i "$cfg" -o "$FL_ODEV" -t 0 -P 1 -C -Q)
+	fi
+	ip netns exec "$FL_NS" timeout -s INT $((BENCH_WARMUP + BENCH_DURATION + 10)) \
+		taskset -c "$BENCH_GEN_CPU" "${tool[@]}" </dev/null >"$LAB_DIR/$name.trafgen.log" 2>&1 &
 	gen=$!
 	_lab_track "$gen"
 	sleep "$BENCH_WARMUP"
 	_lab_running "$gen" || { fail "trafgen $name died: $(tail -n 3 "$LAB_DIR/$name.trafgen.log")"; return 1; }
 	t0=$(now_us)
-	c0=$(ifcount "$CLIENT_PID" "$odev")
-	r0=$(ifcount "$rxpid" "$rxdev")
-	[ -n "$rpid" ] && k0=$(tree_ticks "$rpid")
+	c0=$(ifcount "$FL_TXPID" "$FL_ODEV")
+	r0=$(ifcount "$FL_RXPID" "$FL_RXDEV")
+	k0=0 k1=0
+	[ -n "$ROUTER_PID" ] && k0=$(tree_ticks "$ROUTER_PID")
+	g0=$(tree_ticks "$gen")
 	i0=$(idle_us)
 	sleep "$BENCH_DURATION"
 	t1=$(now_us)
-	c1=$(ifcount "$CLIENT_PID" "$odev")
-	r1=$(ifcount "$rxpid" "$rxdev")
-	[ -n "$rpid" ] && k1=$(tree_ticks "$rpid")
+	c1=$(ifcount "$FL_TXPID" "$FL_ODEV")
+	r1=$(ifcount "$FL_RXPID" "$FL_RXDEV")
+	[ -n "$ROUTER_PID" ] && k1=$(tree_ticks "$ROUTER_PID")
+	g1=$(tree_ticks "$gen")
 	i1=$(idle_us)
+	_lab_running "$gen" || { fail "trafgen $name died: $(tail -n 3 "$LAB_DIR/$name.trafgen.log")"; return 1; }
 	kill -INT "$gen" 2>/dev/null
 	wait "$gen" 2>/dev/null
 	el=$((t1 - t0))
 	set -- $c0 $c1 $r0 $r1
-	# $2/$4: client tx before/after, $5/$7: receiver rx before/after.
-	FLOOD_OFFERED=$(( ($4 - $2) * 1000000 / el ))
-	FLOOD_PPS=$(( ($7 - $5) * 1000000 / el ))
-	local pkts=$(($7 - $5))
+	# $2/$4: sender tx before/after, $5/$7: receiver rx before/after.
+	FLOOD_TX=$(($4 - $2)) FLOOD_RX=$(($7 - $5))
+	FLOOD_OFFERED=$((FLOOD_TX * 1000000 / el))
+	FLOOD_PPS=$((FLOOD_RX * 1000000 / el))
+	FLOOD_GEN_PCT=$(per $((g1 - g0)) $((ticks * el)) 100000000 %.1f)
 	FLOOD_CPU_US=na FLOOD_BUSY_US=na
-	if [ -n "$rpid" ] && [ "$pkts" -gt 0 ]; then
-		FLOOD_CPU_US=$(awk -v k=$((k1 - k0)) -v hz="$ticks" -v n="$pkts" \
-			'BEGIN { printf "%.3f", k / hz * 1e6 / n }')
-		FLOOD_BUSY_US=$(awk -v e="$el" -v i=$((i1 - i0)) -v n="$pkts" \
-			'BEGIN { b = e - i; if (b < 0) b = 0; printf "%.3f", b / n }')
-	fi
+	[ -n "$ROUTER_PID" ] && FLOOD_CPU_US=$(per $((k1 - k0)) $((ticks * FLOOD_RX)) 1000000)
+	[ "${ROUTER_BUSY:-0}" = 1 ] &&
+		FLOOD_BUSY_US=$(per $((el - (i1 - i0) > 0 ? el - (i1 - i0) : 0)) "$FLOOD_RX")
 	log "$name: offered $FLOOD_OFFERED pps, received $FLOOD_PPS pps over $((el / 1000)) ms," \
-		"appliance CPU $FLOOD_CPU_US us/pkt, router CPU busy $FLOOD_BUSY_US us/pkt"
+		"router tree CPU $FLOOD_CPU_US us/pkt, router CPU busy $FLOOD_BUSY_US us/pkt," \
+		"trafgen CPU $FLOOD_GEN_PCT %"
 }
 
 # Drop UDP at the sink right after the veth counted it: u32 + mirred to a
@@ -189,16 +229,20 @@ c_offload() {
 		grep -q "^generic-segmentation-offload: $1"
 }
 
-# bench_tcp NAME: one bounded iperf3 stream (lab_iperf: client killed after
-# BENCH_TCP_SECONDS + 20 s); sets TCP_RESULT to Gbit/s or "fail", never fails.
+# bench_tcp NAME [IPERF3 ARGS..]: one bounded iperf3 run (lab_iperf: client
+# killed after BENCH_TCP_SECONDS + 20 s); sets TCP_RESULT to Gbit/s or
+# "fail" and TCP_RETR to the sender's retransmits; never fails.
 bench_tcp() {
-	local name=$1 g retr
+	local name=$1 g
+	shift
+	TCP_RETR=na
 	# Endpoints on the generator CPU too (iperf3 -A client,server).
-	if g=$(lab_iperf "$BENCH_TCP_SECONDS" -A "$BENCH_GEN_CPU,$BENCH_GEN_CPU") && [ -n "$g" ]; then
+	if g=$(lab_iperf "$BENCH_TCP_SECONDS" -A "$BENCH_GEN_CPU,$BENCH_GEN_CPU" "$@") && [ -n "$g" ]; then
 		TCP_RESULT=$g
-		retr=$(awk '/"sum_sent"/ {f = 1} f && /"retransmits"/ {
+		TCP_RETR=$(awk '/"sum_sent"/ {f = 1} f && /"retransmits"/ {
 			gsub(/[^0-9]/, "", $2); print $2; exit }' "$LAB_DIR/iperf.json")
-		log "$name: $g Gbit/s, ${retr:-?} retransmits"
+		TCP_RETR=${TCP_RETR:-na}
+		log "$name: $g Gbit/s, $TCP_RETR retransmits"
 	else
 		TCP_RESULT=fail
 		log "$name: iperf3 failed or timed out (recorded as fail):" \
@@ -206,42 +250,151 @@ bench_tcp() {
 	fi
 }
 
-# bench_router VARIANT: boot, measure, stop; sets RESULT to the result line.
-# VARIANT is umlnf-raw-groN or stock-raw-groN; N becomes the vecN: gro= option.
+# bench_ping NS DST: BENCH_PING_COUNT pings every BENCH_PING_INTERVAL s;
+# sets PING_MED / PING_P99 (ms, nearest rank over the replies) and PING_LOST.
+bench_ping() {
+	local ns=$1 dst=$2 n=$BENCH_PING_COUNT out=$LAB_DIR/ping.txt p=(ping -n) deadline
+	command -v ping >/dev/null || p=(busybox ping)
+	deadline=$(awk -v n="$n" -v i="$BENCH_PING_INTERVAL" 'BEGIN { printf "%d", n * i + 5 }')
+	timeout $((deadline + 5)) ip netns exec "$ns" "${p[@]}" -n -c "$n" \
+		-i "$BENCH_PING_INTERVAL" -w "$deadline" "$dst" >"$out" 2>&1
+	# shellcheck disable=SC2046 # three words: median, p99, lost
+	set -- $(grep -v DUP "$out" | sed -n 's/.* time=\([0-9.]*\).*/\1/p' | sort -g |
+		awk -v n="$n" '
+		function rank(p,  r) { r = p * NR / 100; return r == int(r) ? r : int(r) + 1 }
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "fail", "fail", n; exit }
+			printf "%.3f %.3f %d\n", v[rank(50)], v[rank(99)], n - NR
+		}')
+	PING_MED=$1 PING_P99=$2 PING_LOST=$3
+	log "ping $dst: median $PING_MED ms, p99 $PING_P99 ms, $PING_LOST of $n lost"
+}
+
+# ---- results ---------------------------------------------------------------
+
+# Result columns, in CSV and line order.
+cols=(variant status reason wall_s)
+for s in $BENCH_SIZES; do cols+=("pps$s"); done
+for s in $BENCH_SIZES; do cols+=("offered$s"); done
+for s in $BENCH_SIZES; do cols+=("gen_bound$s"); done
+cols+=(gen_bound fixed_offered fixed_pps fixed_loss_pct
+	tcp_gbps tcp4_gbps tcp_mss_gbps tcp_retr tcp4_retr tcp_mss_retr
+	ping_med_ms ping_p99_ms ping_lost
+	cpu_us_per_pkt64 busy_us_per_pkt64 fixed_cpu_us_per_pkt fixed_busy_us_per_pkt)
+for s in $BENCH_SIZES; do cols+=("gen_cpu_pct$s"); done
+
+declare -A R          # the variant being measured: key -> value
+declare -A DIRECT     # direct-veth offered rate per size, for gen_bound
+
+res_line() {
+	local line="variant=${R[variant]}" c
+	for c in "${cols[@]:1}"; do
+		[ -n "${R[$c]:-}" ] && line+=" $c=${R[$c]}"
+	done
+	echo "$line"
+}
+
+# A value that can go into a key=value line and a CSV cell.
+token() { local t=${*:-unknown}; t=${t//[ ,=]/_}; echo "${t//[^A-Za-z0-9_.:\/+-]/}"; }
+
+# bench_fail REASON: the variant could not be measured.
+bench_fail() { R[status]=fail; R[reason]=$(token "$@"); fail "${R[variant]}: $*"; return 1; }
+
+# UDP floods at every size, then the fixed rate; fills R.
+bench_udp() {
+	local v=${R[variant]} s gb any=na
+	for s in $BENCH_SIZES; do
+		if flood "$v-$s" "$(frame_bytes "$s")" ""; then
+			[ "$v" = direct-veth ] && DIRECT[$s]=$FLOOD_OFFERED
+		fi
+		R[pps$s]=$FLOOD_PPS R[offered$s]=$FLOOD_OFFERED R[gen_cpu_pct$s]=$FLOOD_GEN_PCT
+		if [ "$s" = 64 ]; then
+			R[cpu_us_per_pkt64]=$FLOOD_CPU_US R[busy_us_per_pkt64]=$FLOOD_BUSY_US
+		fi
+		# The generator, not the router, limited this run: it offered within
+		# 10 % of its direct-veth ceiling and the router forwarded >= 90 % of that.
+		gb=na
+		if [ "$v" != direct-veth ] && [ -n "${DIRECT[$s]:-}" ] && [ "$FLOOD_OFFERED" != fail ]; then
+			gb=0
+			[ $((FLOOD_OFFERED * 10)) -ge $((DIRECT[$s] * 9)) ] &&
+				[ $((FLOOD_PPS * 10)) -ge $((FLOOD_OFFERED * 9)) ] && gb=1
+			[ "$any" = 1 ] || any=$gb
+		fi
+		R[gen_bound$s]=$gb
+	done
+	R[gen_bound]=$any
+	if flood "$v-fixed" "$(frame_bytes 64)" "$BENCH_FIXED_PPS"; then
+		R[fixed_loss_pct]=$(awk -v t="$FLOOD_TX" -v r="$FLOOD_RX" 'BEGIN {
+			if (t <= 0) { print "na"; exit }
+			l = (t - r) * 100 / t; printf "%.2f", l < 0 ? 0 : l }')
+	else
+		R[fixed_loss_pct]=fail
+	fi
+	R[fixed_offered]=$FLOOD_OFFERED R[fixed_pps]=$FLOOD_PPS
+	R[fixed_cpu_us_per_pkt]=$FLOOD_CPU_US R[fixed_busy_us_per_pkt]=$FLOOD_BUSY_US
+}
+
+start_guest() {
+	if [ "$1" = umlnf ]; then lab_start_umlnf "$UMLNF" "$IMAGE"; else lab_start_stock "$IMAGE"; fi
+}
+
+# bench_router VARIANT: boot (or set up the host router), measure, stop;
+# fills R. VARIANT: host-router, umlnf-raw-groN or stock-TRANSPORT-groN
+# (TRANSPORT raw, tap or hybrid; N the vecN: gro= option).
 bench_router() {
-	local variant=$1 kind=${1%%-*} gro=${1##*-gro} gmac smac pps64 pps1500 off64 off1500
-	local cpu64 busy64 tcp tcp_mss
+	local variant=$1 kind transport gro vif0=p-veth0 vif1=p-veth1 gmac
+	IFS=- read -r kind transport gro <<<"$variant"
+	gro=${gro#gro}
 	lab_init "bench-$variant" || return 1
 	bench_trap
-	lab_create || return 1
-	lab_write_conf || return 1
+	lab_create || bench_fail "lab_create" || return 1
 	CLIENT_PID=$(sleeper "$LAB_NS_CLIENT")
 	SERVER_PID=$(sleeper "$LAB_NS_SERVER")
-	case $kind in
-	umlnf) LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=$gro \
-			lab_start_umlnf "$UMLNF" "$IMAGE" || return 1 ;;
-	stock) LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=$gro \
-			lab_start_stock "$IMAGE" || return 1 ;;
+	ROUTER_PID='' ROUTER_BUSY=1
+	case $transport in
+	tap | hybrid)
+		lab_bridge_taps || bench_fail "no tap/bridge in the host namespace" || return 1
+		vif0=p-tap0 vif1=p-tap1 ;;
 	esac
-	lab_wait_ready 60 || return 1
-	log "$variant: booted (pid $LAB_APPLIANCE_PID, CPUs $BENCH_ROUTER_CPUS, gro=$gro)"
+	case $kind in
+	host)
+		timeout 10 ip -n "$LAB_NS_HOST" addr add "$LAB_IF0_ADDR/24" dev p-veth0 &&
+		timeout 10 ip -n "$LAB_NS_HOST" addr add "$LAB_IF1_ADDR/24" dev p-veth1 &&
+		timeout 10 ip netns exec "$LAB_NS_HOST" sysctl -qw net.ipv4.ip_forward=1 ||
+			bench_fail "host forwarding setup" || return 1
+		log "$variant: host namespace routes (CPUs $BENCH_ROUTER_CPUS through RPS)" ;;
+	umlnf | stock)
+		lab_write_conf || bench_fail "lab_write_conf" || return 1
+		LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=$gro LAB_VEC_TRANSPORT=$transport \
+			LAB_VEC_IF0=$vif0 LAB_VEC_IF1=$vif1 start_guest "$kind" ||
+			bench_fail "start failed" || return 1
+		lab_wait_ready 60 || bench_fail "guest not ready in 60 s" || return 1
+		ROUTER_PID=$LAB_APPLIANCE_PID
+		log "$variant: booted (pid $LAB_APPLIANCE_PID, CPUs $BENCH_ROUTER_CPUS," \
+			"transport=$transport ifname=$vif0/$vif1 gro=$gro)" ;;
+	*) bench_fail "unknown variant"; return 1 ;;
+	esac
 	set_rps "$LAB_NS_HOST" p-veth0 "$(cpumask "$BENCH_ROUTER_CPUS")"
 	set_rps "$LAB_NS_HOST" p-veth1 "$(cpumask "$BENCH_ROUTER_CPUS")"
 	set_rps "$LAB_NS_CLIENT" c-eth0 "$(cpumask "$BENCH_GEN_CPU")"
 	set_rps "$LAB_NS_SERVER" s-eth0 "$(cpumask "$BENCH_GEN_CPU")"
 	sink_drop "$LAB_NS_SERVER" s-eth0
-	lab_ping client "$LAB_SERVER_ADDR" 2 >/dev/null || { fail "$variant: ping"; return 1; }
+	lab_ping client "$LAB_SERVER_ADDR" 3 >"$LAB_DIR/ping-first.txt" 2>&1 ||
+		lab_ping client "$LAB_SERVER_ADDR" 3 >"$LAB_DIR/ping-first.txt" 2>&1 ||
+		bench_fail "no ping through the router" || return 1
 	gmac=$(timeout 5 ip -n "$LAB_NS_CLIENT" neigh show "$LAB_IF0_ADDR" |
 		awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }')
-	[ -n "$gmac" ] || { fail "$variant: no neighbour entry for $LAB_IF0_ADDR"; return 1; }
-	smac=$(mac_of "$LAB_NS_CLIENT" c-eth0)
+	[ -n "$gmac" ] || bench_fail "no neighbour entry for $LAB_IF0_ADDR" || return 1
+	R[status]=ok
 
-	flood "$variant-64" 60 "$gmac" "$LAB_SERVER_ADDR" c-eth0 "$smac" "$LAB_CLIENT_ADDR" \
-		"$SERVER_PID" s-eth0 "$LAB_APPLIANCE_PID" || return 1
-	pps64=$FLOOD_PPS off64=$FLOOD_OFFERED cpu64=$FLOOD_CPU_US busy64=$FLOOD_BUSY_US
-	flood "$variant-1500" 1514 "$gmac" "$LAB_SERVER_ADDR" c-eth0 "$smac" "$LAB_CLIENT_ADDR" \
-		"$SERVER_PID" s-eth0 "$LAB_APPLIANCE_PID" || return 1
-	pps1500=$FLOOD_PPS off1500=$FLOOD_OFFERED
+	bench_ping "$LAB_NS_CLIENT" "$LAB_SERVER_ADDR"
+	R[ping_med_ms]=$PING_MED R[ping_p99_ms]=$PING_P99 R[ping_lost]=$PING_LOST
+
+	FL_NS=$LAB_NS_CLIENT FL_ODEV=c-eth0 FL_TXPID=$CLIENT_PID FL_RXPID=$SERVER_PID FL_RXDEV=s-eth0
+	FL_DMAC=$gmac FL_DIP=$LAB_SERVER_ADDR FL_SMAC=$(mac_of "$LAB_NS_CLIENT" c-eth0)
+	FL_SIP=$LAB_CLIENT_ADDR
+	bench_udp
 	timeout 5 ip netns exec "$LAB_NS_SERVER" tc -s filter show dev s-eth0 parent ffff: \
 		>"$LAB_DIR/sink.txt" 2>&1
 	log "$variant: sink $(grep -m1 'Sent' "$LAB_DIR/sink.txt")"
@@ -249,38 +402,39 @@ bench_router() {
 	# TCP with MSS-sized segments first (client TSO/GSO off), then with host
 	# GSO frames: stock gro=0 is known to break on GSO frames, and a guest it
 	# wedges must not spoil the MSS measurement.
+	R[tcp_mss_gbps]=fail R[tcp_gbps]=fail R[tcp4_gbps]=fail
 	if c_offload off >/dev/null; then
 		bench_tcp "$variant tcp_mss"
-		tcp_mss=$TCP_RESULT
+		R[tcp_mss_gbps]=$TCP_RESULT R[tcp_mss_retr]=$TCP_RETR
 	else
 		log "$variant: cannot switch c-eth0 TSO/GSO off; tcp_mss_gbps=fail"
-		tcp_mss=fail
 	fi
 	if c_offload on >/dev/null; then
 		bench_tcp "$variant tcp"
-		tcp=$TCP_RESULT
+		R[tcp_gbps]=$TCP_RESULT R[tcp_retr]=$TCP_RETR
+		bench_tcp "$variant tcp4" -P 4
+		R[tcp4_gbps]=$TCP_RESULT R[tcp4_retr]=$TCP_RETR
 	else
-		log "$variant: cannot switch c-eth0 TSO/GSO back on; tcp_gbps=fail"
-		tcp=fail
+		log "$variant: cannot switch c-eth0 TSO/GSO back on; tcp_gbps=fail tcp4_gbps=fail"
 	fi
-	lab_stop_appliance 30 >/dev/null
-	log "$variant: stopped ($LAB_STOP_HOW)"
-	if [ "$LAB_STOP_HOW" != exited ]; then
-		cp "$LAB_DIR/appliance.log" "$(dirname "$BENCH_OUT")/$variant-appliance.log"
-		log "warning: $variant needed SIGKILL to stop (log kept in" \
-			"$(dirname "$BENCH_OUT")/$variant-appliance.log)"
+	if [ -n "$LAB_APPLIANCE_PID" ]; then
+		lab_stop_appliance 20 >/dev/null
+		log "$variant: stopped ($LAB_STOP_HOW)"
+		if [ "$LAB_STOP_HOW" != exited ]; then
+			cp "$LAB_DIR/appliance.log" "$BENCH_DIR/$variant-appliance.log"
+			log "warning: $variant needed SIGKILL to stop (log kept in" \
+				"$BENCH_DIR/$variant-appliance.log)"
+		fi
 	fi
 	lab_destroy
-	RESULT="variant=$variant pps64=$pps64 pps1500=$pps1500 tcp_gbps=$tcp tcp_mss_gbps=$tcp_mss cpu_us_per_pkt64=$cpu64 offered64=$off64 offered1500=$off1500 busy_us_per_pkt64=$busy64"
 }
 
 # bench_direct: a veth pair straight from client to server (no router): the
-# generator's own ceiling in this run.
+# generator's own ceiling in this run (UDP and ping only).
 bench_direct() {
-	local smac dmac
 	lab_init bench-direct || return 1
 	bench_trap
-	lab_create || return 1
+	lab_create || bench_fail "lab_create" || return 1
 	CLIENT_PID=$(sleeper "$LAB_NS_CLIENT")
 	SERVER_PID=$(sleeper "$LAB_NS_SERVER")
 	timeout 10 ip -n "$LAB_NS_CLIENT" link add d-c type veth peer name d-s \
@@ -288,42 +442,74 @@ bench_direct() {
 	timeout 10 ip -n "$LAB_NS_CLIENT" addr add 10.0.3.1/24 dev d-c &&
 	timeout 10 ip -n "$LAB_NS_SERVER" addr add 10.0.3.2/24 dev d-s &&
 	timeout 10 ip -n "$LAB_NS_CLIENT" link set d-c up &&
-	timeout 10 ip -n "$LAB_NS_SERVER" link set d-s up || { fail "direct veth"; return 1; }
+	timeout 10 ip -n "$LAB_NS_SERVER" link set d-s up || bench_fail "direct veth" || return 1
 	set_rps "$LAB_NS_CLIENT" d-c "$(cpumask "$BENCH_GEN_CPU")"
 	set_rps "$LAB_NS_SERVER" d-s "$(cpumask "$BENCH_GEN_CPU")"
 	sink_drop "$LAB_NS_SERVER" d-s
-	smac=$(mac_of "$LAB_NS_CLIENT" d-c)
-	dmac=$(mac_of "$LAB_NS_SERVER" d-s)
-	flood direct-64 60 "$dmac" 10.0.3.2 d-c "$smac" 10.0.3.1 "$SERVER_PID" d-s || return 1
-	local pps64=$FLOOD_PPS off64=$FLOOD_OFFERED
-	flood direct-1500 1514 "$dmac" 10.0.3.2 d-c "$smac" 10.0.3.1 "$SERVER_PID" d-s || return 1
+	R[status]=ok
+	lab_ping client 10.0.3.2 2 >/dev/null 2>&1
+	bench_ping "$LAB_NS_CLIENT" 10.0.3.2
+	R[ping_med_ms]=$PING_MED R[ping_p99_ms]=$PING_P99 R[ping_lost]=$PING_LOST
+	ROUTER_PID='' ROUTER_BUSY=0
+	FL_NS=$LAB_NS_CLIENT FL_ODEV=d-c FL_TXPID=$CLIENT_PID FL_RXPID=$SERVER_PID FL_RXDEV=d-s
+	FL_DMAC=$(mac_of "$LAB_NS_SERVER" d-s) FL_DIP=10.0.3.2
+	FL_SMAC=$(mac_of "$LAB_NS_CLIENT" d-c) FL_SIP=10.0.3.1
+	bench_udp
 	lab_destroy
-	RESULT="variant=direct-veth pps64=$pps64 pps1500=$FLOOD_PPS offered64=$off64 offered1500=$FLOOD_OFFERED"
 }
 
-mkdir -p "$(dirname "$BENCH_OUT")"
+# Seconds one router variant is expected to need when nothing hangs: boot
+# and teardown, ping, floods, three TCP runs.
+variant_est() {
+	local n
+	n=$(wc -w <<<"$BENCH_SIZES")
+	awk -v n="$n" -v w="$BENCH_WARMUP" -v d="$BENCH_DURATION" -v t="$BENCH_TCP_SECONDS" \
+		-v pc="$BENCH_PING_COUNT" -v pi="$BENCH_PING_INTERVAL" \
+		'BEGIN { printf "%d", 20 + (n + 1) * (w + d + 1) + 3 * (t + 3) + pc * pi }'
+}
+
+mkdir -p "$BENCH_DIR"
+# The fixed-rate sender, built here (the project Makefile does not know bench/).
+PACER=$BENCH_DIR/tools/pacer
+if [ ! -x "$PACER" ] || [ "$here/pacer.c" -nt "$PACER" ]; then
+	mkdir -p "$BENCH_DIR/tools" &&
+	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$PACER" "$here/pacer.c" ||
+		log "warning: cannot build $PACER; fixed-rate keys will be fail"
+fi
 : >"$BENCH_OUT.tmp"
 rm -f "$BENCH_OUT.partial"
 log "duration ${BENCH_DURATION}s (+${BENCH_WARMUP}s warmup), tcp ${BENCH_TCP_SECONDS}s," \
-	"generator CPU $BENCH_GEN_CPU, router CPUs $BENCH_ROUTER_CPUS, watchdog ${BENCH_TOTAL_TIMEOUT}s"
+	"fixed ${BENCH_FIXED_PPS} pps, generator CPU $BENCH_GEN_CPU, router CPUs $BENCH_ROUTER_CPUS," \
+	"watchdog ${BENCH_TOTAL_TIMEOUT}s"
 start_s=$SECONDS
 declare -A res
 order=()
-for v in $BENCH_VARIANTS; do
-	RESULT=
-	case $v in
-	direct-veth) bench_direct ;;
-	umlnf-raw-gro[01] | stock-raw-gro[01]) bench_router "$v" ;;
-	*) fail "unknown variant $v"; RESULT= ;;
-	esac
-	rc=$?
-	if [ "$rc" -ne 0 ] || [ -z "$RESULT" ]; then
-		lab_log_tail 20
-		lab_destroy
-		RESULT="variant=$v error=1"
+# direct-veth first: the other variants' gen_bound needs its ceiling.
+list=()
+for v in $BENCH_VARIANTS; do [ "$v" = direct-veth ] && list=(direct-veth "${list[@]}") || list+=("$v"); done
+est=$(variant_est)
+for v in "${list[@]}"; do
+	R=([variant]=$v)
+	v0=$SECONDS
+	if [ $((SECONDS - start_s + est)) -gt $((BENCH_TOTAL_TIMEOUT - 30)) ]; then
+		R[status]=skip R[reason]=time_budget
+		log "$v: skipped, ${est}s would not fit in the ${BENCH_TOTAL_TIMEOUT}s budget"
+	else
+		case $v in
+		direct-veth) bench_direct ;;
+		host-router | umlnf-raw-gro[01] | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01])
+			bench_router "$v" ;;
+		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
+		esac
+		if [ "${R[status]:-}" != ok ]; then
+			[ -n "${R[status]:-}" ] || R[status]=fail R[reason]=$(token "measurement aborted")
+			lab_log_tail 20
+			lab_destroy
+		fi
 	fi
-	echo "$RESULT" | tee -a "$BENCH_OUT.tmp"
-	res[$v]=$RESULT
+	R[wall_s]=$((SECONDS - v0))
+	res[$v]=$(res_line)
+	echo "${res[$v]}" | tee -a "$BENCH_OUT.tmp"
 	order+=("$v")
 done
 
@@ -332,17 +518,23 @@ kv() { sed -nE "s/^(.* )?$2=([^ ]*).*/\2/p" <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
 	if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b
 	else print "n/a" }'; }
-for g in 1 0; do
-	u=${res[umlnf-raw-gro$g]:-} s=${res[stock-raw-gro$g]:-}
-	[ -n "$u" ] || [ -n "$s" ] || continue
-	echo "ratio gro=$g pps64=$(ratio "$(kv "$u" pps64)" "$(kv "$s" pps64)")" \
-		"pps1500=$(ratio "$(kv "$u" pps1500)" "$(kv "$s" pps1500)")" \
-		"tcp=$(ratio "$(kv "$u" tcp_gbps)" "$(kv "$s" tcp_gbps)")" \
-		"tcp_mss=$(ratio "$(kv "$u" tcp_mss_gbps)" "$(kv "$s" tcp_mss_gbps)")" | tee -a "$BENCH_OUT.tmp"
+# uml-nf / reference, for the host router, stock raw gro=1 and stock raw
+# with the same gro setting.
+for v in "${order[@]}"; do
+	case $v in umlnf-*) ;; *) continue ;; esac
+	refs=(host-router stock-raw-gro1)
+	[ "${v##*-}" = gro1 ] || refs+=("stock-raw-${v##*-}")
+	for r in "${refs[@]}"; do
+		[ -n "${res[$r]:-}" ] || continue
+		line="ratio variant=$v ref=$r"
+		for k in $(for s in $BENCH_SIZES; do echo "pps$s"; done) tcp_gbps tcp4_gbps tcp_mss_gbps; do
+			line+=" ${k%_gbps}=$(ratio "$(kv "${res[$v]}" "$k")" "$(kv "${res[$r]}" "$k")")"
+		done
+		echo "$line" | tee -a "$BENCH_OUT.tmp"
+	done
 done
 
 # CSV: one row per variant, empty cells for keys a variant does not have.
-cols=(variant pps64 pps1500 tcp_gbps tcp_mss_gbps cpu_us_per_pkt64 busy_us_per_pkt64 offered64 offered1500 error)
 {
 	(IFS=,; echo "${cols[*]}")
 	for v in "${order[@]}"; do
@@ -352,4 +544,10 @@ cols=(variant pps64 pps1500 tcp_gbps tcp_mss_gbps cpu_us_per_pkt64 busy_us_per_p
 	done
 } >"$BENCH_CSV.tmp" && mv "$BENCH_CSV.tmp" "$BENCH_CSV"
 mv "$BENCH_OUT.tmp" "$BENCH_OUT"
-log "results in $BENCH_OUT and $BENCH_CSV ($((SECONDS - start_s)) s)"
+meta="$(date -u '+%Y-%m-%d %H:%M UTC'), host kernel $(uname -r), $(nproc) CPUs;"
+meta+=" UDP ${BENCH_DURATION}s (+${BENCH_WARMUP}s warmup) per run, TCP ${BENCH_TCP_SECONDS}s per run,"
+meta+=" fixed rate ${BENCH_FIXED_PPS} pps, ${BENCH_PING_COUNT} pings every ${BENCH_PING_INTERVAL}s;"
+meta+=" generator on CPU $BENCH_GEN_CPU, router on CPUs $BENCH_ROUTER_CPUS; whole run $((SECONDS - start_s)) s"
+BENCH_META=$meta timeout 120 bash "$here/report.sh" "$BENCH_CSV" "$BENCH_DIR" ||
+	log "warning: report.sh failed; lines and CSV are complete"
+log "results in $BENCH_OUT, $BENCH_CSV, $BENCH_DIR/summary.md and $BENCH_DIR/*.png ($((SECONDS - start_s)) s)"

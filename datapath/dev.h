@@ -74,18 +74,24 @@ struct nf_dev {
 	bool tx_blocked;              /* transport pushed back: watching tx_fd */
 	uint32_t rx_mask, tx_mask;    /* registered epoll masks */
 	unsigned depth;
-	struct vq_chain *chains;
-	struct nf_pkt *pkts;
+	struct vq_chain *chains;      /* tx and control: one batch at a time */
+	struct vq_chain *rx_chains;   /* rx: kept popped across batches */
+	unsigned *order;              /* rx_chains[order[0..nstash)] are popped, unused */
+	unsigned nstash;
+	unsigned rx_gen;              /* rx vring generation the stash belongs to */
+	struct nf_pkt *pkts;          /* tx batch */
+	struct nf_pkt *rx_pkts;       /* rx batch: frames may stay staged across turns */
 	unsigned *pkt_chain;          /* pkts[i] came from chains[pkt_chain[i]] */
 	/* Call watchdog: when to look again whether the guest acted on our
 	 * last call to each queue (0: nothing outstanding), and the backoff. */
 	long long recall_at[VNET_NQUEUES];
 	unsigned recall_ms[VNET_NQUEUES];
-	struct iovec *iovs;
+	struct iovec *iovs, *rx_iovs; /* PKT_IOV_MAX per packet of pkts / rx_pkts */
 	uint8_t *spill;               /* depth x SPILL_BYTES */
 	struct vq_chain xfirst, xchain; /* mergeable: first and current buffer */
 	struct vring_used_elem mrg[MRG_MAX_BUFS]; /* buffers of the frame being copied */
 	unsigned held_from, held_to;  /* staged frames still to hand to the guest */
+	unsigned rx_seen;             /* buffers available at the last failed delivery */
 	/* software segmentation (see rx_segment) */
 	uint8_t *linear;              /* one gathered frame */
 	uint8_t *segbuf;              /* its segments */

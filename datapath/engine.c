@@ -401,9 +401,13 @@ static uint64_t offered_features(const struct nf_devcfg *cfg, const struct nf_po
 static void dev_free(struct nf_dev *dev)
 {
 	free(dev->chains);
+	free(dev->rx_chains);
+	free(dev->order);
 	free(dev->pkts);
 	free(dev->pkt_chain);
 	free(dev->iovs);
+	free(dev->rx_iovs);
+	free(dev->rx_pkts);
 	free(dev->spill);
 	free(dev->linear);
 	free(dev->segbuf);
@@ -428,13 +432,20 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 		goto err_nomem;
 	dev->depth = cfg->depth;
 	dev->chains = calloc(dev->depth, sizeof(*dev->chains));
+	dev->rx_chains = calloc(dev->depth, sizeof(*dev->rx_chains));
+	dev->order = calloc(dev->depth, sizeof(*dev->order));
 	dev->pkts = calloc(dev->depth, sizeof(*dev->pkts));
+	dev->rx_pkts = calloc(dev->depth, sizeof(*dev->rx_pkts));
 	dev->pkt_chain = calloc(dev->depth, sizeof(*dev->pkt_chain));
 	dev->iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->iovs));
+	dev->rx_iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->rx_iovs));
 	dev->spill = malloc((size_t)dev->depth * SPILL_BYTES);
 	dev->linear = malloc(SPILL_BYTES);
 	dev->segbuf = malloc(SEGBUF_BYTES);
-	if (!dev->chains || !dev->pkts || !dev->pkt_chain || !dev->iovs || !dev->spill ||
+	for (unsigned i = 0; dev->order && i < dev->depth; i++)
+		dev->order[i] = i;
+	if (!dev->chains || !dev->rx_chains || !dev->order || !dev->pkts || !dev->rx_pkts ||
+	    !dev->rx_iovs || !dev->pkt_chain || !dev->iovs || !dev->spill ||
 	    !dev->linear || !dev->segbuf)
 		goto err_nomem;
 	dev->eng = eng;
@@ -542,6 +553,31 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 				: -1LL,
 			(unsigned long long)dev->vu.acked,
 			dev->vu.broken ? " broken=" : "", dev->vu.broken ? dev->vu.broken : "");
+	}
+}
+
+void nf_engine_dump(struct nf_engine *eng, FILE *out)
+{
+	static const char *const qname[VNET_NQUEUES] = { "rx", "tx", "ctrl" };
+	for (unsigned d = 0; d < eng->ndevs; d++) {
+		struct nf_dev *dev = eng->devs[d];
+		fprintf(out, "uml-nf: dump dev=%s starved=%d readable=%d tx_blocked=%d held=%u..%u "
+			"stash=%u gro_staged=%d", dev->vu.name, dev->rx_starved, dev->rx_readable,
+			dev->tx_blocked, dev->held_from, dev->held_to, dev->nstash, dev->gro_staged);
+		for (unsigned q = 0; q < VNET_NQUEUES; q++) {
+			struct vu_vring *vr = &dev->vu.vrings[q];
+			struct vq *v = &vr->vq;
+			if (!vr->ready)
+				continue;
+			uint16_t avail_event;
+			memcpy(&avail_event, &v->used->ring[v->num], sizeof(avail_event));
+			fprintf(out, " %s:avail=%u/%u used=%u/%u used_event=%u avail_event=%u kicked=%d "
+				"recall_at=%lld%s%s", qname[q], v->last_avail, v->avail->idx, v->used_idx,
+				v->used->idx, v->avail->ring[v->num],
+				avail_event, dev->kicked[q], dev->recall_at[q],
+				v->broken ? " broken=" : "", v->broken ? v->broken : "");
+		}
+		fputc('\n', out);
 	}
 }
 

@@ -36,6 +36,10 @@ void nf_engine_stop(struct nf_engine *eng);
 /* Writes per-device counters, one key=value line per device. */
 void nf_engine_print_stats(struct nf_engine *eng, FILE *out);
 
+/* Writes each device's ring positions (for debugging a stall; racy reads
+ * from another thread, good enough to see who waits for whom). */
+void nf_engine_dump(struct nf_engine *eng, FILE *out);
+
 /* Stops, closes ports and sockets, frees. NULL is fine. */
 void nf_engine_destroy(struct nf_engine *eng);
 

@@ -112,6 +112,7 @@ static enum rx_result rx_copy_mrg_frame(struct nf_dev *dev, struct vq *q,
 				dev->st.rx_dropped++;
 				return RX_DONE;
 			}
+			dev->rx_seen = nb; /* all the guest had posted: not enough */
 			return RX_NO_BUFFERS;
 		}
 		const struct iovec *in = c->iov + c->nout;
@@ -160,11 +161,17 @@ static enum rx_result rx_emit(struct nf_dev *dev, struct vq *q, struct virtio_ne
 {
 	if (vu_has(&dev->vu, VIRTIO_NET_F_MRG_RXBUF))
 		return rx_copy_mrg_frame(dev, q, h, data, frame);
-	if (vq_pop(q, &dev->xchain) != 1)
+	/* Chains the direct path stashed are used first. */
+	struct vq_chain *c = &dev->xchain;
+	if (dev->nstash) {
+		c = &dev->rx_chains[dev->order[--dev->nstash]];
+	} else if (vq_pop(q, c) != 1) {
+		dev->rx_seen = 0;
 		return RX_NO_BUFFERS;
-	if (!rx_put_chain(dev, q, &dev->xchain, &h, data, frame)) {
+	}
+	if (!rx_put_chain(dev, q, c, &h, data, frame)) {
 		dev->st.rx_dropped++; /* a chain too small for it: returned empty */
-		vq_push(q, dev->xchain.head, 0);
+		vq_push(q, c->head, 0);
 	}
 	return RX_DONE;
 }
@@ -173,7 +180,7 @@ static enum rx_result rx_emit(struct nf_dev *dev, struct vq *q, struct virtio_ne
  * its segments were delivered). */
 static enum rx_result rx_staged_one(struct nf_dev *dev, struct vq *q, unsigned i)
 {
-	const struct nf_pkt *pkt = &dev->pkts[i];
+	const struct nf_pkt *pkt = &dev->rx_pkts[i];
 	const uint8_t *src = rx_slot(dev, i);
 	const uint8_t *data = src + ((dev->port->caps & NF_CAP_VNET_HDR) ? VNET_HDR_LEN_LEGACY : 0);
 	struct virtio_net_hdr_v1 h;
@@ -220,7 +227,7 @@ static unsigned rx_gro_batch(struct nf_dev *dev, unsigned n)
 		const uint8_t *data = NULL;
 		uint32_t len = 0;
 		if (j < n) {
-			struct nf_pkt *pkt = &dev->pkts[j];
+			struct nf_pkt *pkt = &dev->rx_pkts[j];
 			const uint8_t *src = rx_slot(dev, j);
 			struct virtio_net_hdr_v1 h;
 			data = src + VNET_HDR_LEN_LEGACY;
@@ -239,7 +246,7 @@ static unsigned rx_gro_batch(struct nf_dev *dev, unsigned n)
 			uint8_t *slot = rx_slot(dev, (unsigned)open);
 			memcpy(slot, &mh, VNET_HDR_LEN_LEGACY);
 			memcpy(slot + VNET_HDR_LEN_LEGACY, dev->linear, mlen);
-			dev->pkts[open].len = (uint32_t)(VNET_HDR_LEN_LEGACY + mlen);
+			dev->rx_pkts[open].len = (uint32_t)(VNET_HDR_LEN_LEGACY + mlen);
 			dev->st.rx_coalesced += g.segs;
 		}
 		open = -1;
@@ -272,8 +279,11 @@ static bool rx_deliver_held(struct nf_dev *dev, struct vq *q)
 		return done;
 	}
 	dev->st.rx_waits++;
-	/* What the guest has posted is not enough: wait for more. */
-	if (vq_kick_enable_after(q, vq_pending(q)))
+	/* What the guest had posted when we tried (rx_seen buffers) was not
+	 * enough: wait for more than that. Counting what is posted now
+	 * instead would miss buffers added since the attempt, and wait for
+	 * a kick that never comes. */
+	if (vq_kick_enable_after(q, dev->rx_seen))
 		return false; /* more arrived meanwhile: the caller loops */
 	dev->rx_starved = true;
 	dev_update_port_interest(dev);
@@ -311,12 +321,12 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 		if (!rx_have_buffers(dev, q))
 			return false;
 		for (unsigned i = 0; i < dev->depth; i++) {
-			struct nf_pkt *pkt = &dev->pkts[i];
-			pkt->iov = &dev->iovs[i * PKT_IOV_MAX];
+			struct nf_pkt *pkt = &dev->rx_pkts[i];
+			pkt->iov = &dev->rx_iovs[i * PKT_IOV_MAX];
 			pkt->iov[0] = (struct iovec){ rx_slot(dev, i), SPILL_BYTES };
 			pkt->iovcnt = 1;
 		}
-		int got = dev->port->transport->rx_batch(dev->port, dev->pkts, dev->depth);
+		int got = dev->port->transport->rx_batch(dev->port, dev->rx_pkts, dev->depth);
 		if (got < 0) {
 			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
 			got = 0;
@@ -349,16 +359,16 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
  * segmented, and its segments go to chain i and chains popped after the
  * batch; without enough chains the remaining segments are dropped (TCP
  * recovers) rather than stalling the ring. */
-static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
+static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
+				  struct vq_chain *c)
 {
-	struct vq_chain *c = &dev->chains[i];
 	const struct iovec *in = c->iov + c->nout;
 	uint8_t hdr[VNET_HDR_LEN_LEGACY];
 	struct virtio_net_hdr_v1 h;
 	uint32_t frame, cap = c->in_len - VNET_HDR_LEN;
 
 	iov_read(in, c->nin, 0, hdr, sizeof(hdr));
-	enum rx_verdict v = rx_frame_check(dev, &dev->pkts[i], hdr, &h, &frame);
+	enum rx_verdict v = rx_frame_check(dev, &dev->rx_pkts[i], hdr, &h, &frame);
 	if (v == RX_PASS && frame <= cap) {
 		h.num_buffers = 1;
 		iov_write(in, c->nin, 0, &h, VNET_HDR_LEN);
@@ -403,14 +413,30 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i)
 	return 0;
 }
 
+/* Tops the stash of popped chains up to depth. Chains are kept popped
+ * between batches: popping and translating 64 chains of 19 buffers to
+ * receive one frame, then handing 63 back, cost more than the frame. */
+static unsigned rx_stash_fill(struct nf_dev *dev, struct vq *q)
+{
+	while (dev->nstash < dev->depth) {
+		struct vq_chain *c = &dev->rx_chains[dev->order[dev->nstash]];
+		if (vq_pop(q, c) != 1)
+			break;
+		if (c->in_len < VNET_HDR_LEN + ETH_MIN_FRAME) {
+			vq_set_broken(q, "receive buffer too small for a frame");
+			break;
+		}
+		dev->nstash++;
+	}
+	return dev->nstash;
+}
+
 static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 {
 	bool vnet = dev->port->caps & NF_CAP_VNET_HDR;
 
 	for (unsigned b = 0; b < BATCH_BUDGET; b++) {
-		unsigned n = 0;
-		while (n < dev->depth && vq_pop(q, &dev->chains[n]) == 1)
-			n++;
+		unsigned n = rx_stash_fill(dev, q);
 		if (q->broken)
 			return false;
 		if (n == 0) {
@@ -419,15 +445,11 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 			return false;
 		}
 		for (unsigned i = 0; i < n; i++) {
-			struct vq_chain *c = &dev->chains[i];
-			struct nf_pkt *pkt = &dev->pkts[i];
+			struct vq_chain *c = &dev->rx_chains[dev->order[i]];
+			struct nf_pkt *pkt = &dev->rx_pkts[i];
 			const struct iovec *in = c->iov + c->nout;
 			unsigned cnt = 0;
-			if (c->in_len < VNET_HDR_LEN + ETH_MIN_FRAME) {
-				vq_set_broken(q, "receive buffer too small for a frame");
-				return false;
-			}
-			pkt->iov = &dev->iovs[i * PKT_IOV_MAX];
+			pkt->iov = &dev->rx_iovs[i * PKT_IOV_MAX];
 			if (vnet)
 				cnt = iov_slice(in, c->nin, 0, VNET_HDR_LEN_LEGACY, pkt->iov, 0,
 						PKT_IOV_MAX);
@@ -436,17 +458,21 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 			pkt->iov[cnt++] = (struct iovec){ rx_slot(dev, i), SPILL_BYTES };
 			pkt->iovcnt = cnt;
 		}
-		int got = dev->port->transport->rx_batch(dev->port, dev->pkts, n);
+		int got = dev->port->transport->rx_batch(dev->port, dev->rx_pkts, n);
 		if (got < 0) {
 			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
 			got = 0;
 		}
-		/* Unused chains go back first: chains for segments are popped
-		 * after them. */
-		vq_unpop(q, n - (unsigned)got);
 		unsigned small = 0;
 		for (int i = 0; i < got; i++)
-			small += rx_deliver_direct(dev, q, (unsigned)i);
+			small += rx_deliver_direct(dev, q, (unsigned)i,
+						   &dev->rx_chains[dev->order[i]]);
+		/* The chains used move behind the ones still stashed. */
+		unsigned used[got > 0 ? got : 1];
+		memcpy(used, dev->order, (size_t)got * sizeof(unsigned));
+		memmove(dev->order, dev->order + got, (n - (unsigned)got) * sizeof(unsigned));
+		memcpy(dev->order + (n - (unsigned)got), used, (size_t)got * sizeof(unsigned));
+		dev->nstash = n - (unsigned)got;
 		if (small >= GRO_TRIGGER && rx_gro_possible(dev)) {
 			dev->gro_staged = true;
 			dev->gro_idle = 0;
@@ -468,6 +494,12 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 bool rx_run(struct nf_dev *dev)
 {
 	struct vq *q = &dev->vu.vrings[VNET_Q_RX].vq;
+	if (dev->rx_gen != dev->vu.vrings[VNET_Q_RX].gen) {
+		/* The ring was (re)mapped: stashed chains point into the old
+		 * mapping. Staged frames are ours and stay. */
+		dev->nstash = 0;
+		dev->rx_gen = dev->vu.vrings[VNET_Q_RX].gen;
+	}
 	if (vu_has(&dev->vu, VIRTIO_NET_F_MRG_RXBUF) || dev->gro_staged || dev->held_to)
 		return do_rx_staged(dev, q);
 	return do_rx_direct(dev, q);
@@ -475,6 +507,7 @@ bool rx_run(struct nf_dev *dev)
 
 void rx_reset(struct nf_dev *dev)
 {
+	dev->nstash = 0; /* they belonged to the old ring */
 	dev->st.rx_dropped += dev->held_to - dev->held_from;
 	dev->held_from = dev->held_to = 0;
 	dev->nsegs = 0;

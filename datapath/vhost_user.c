@@ -65,7 +65,9 @@ static void close_fd(int *fd)
 
 static void vring_reset(struct vu_vring *vr)
 {
+	unsigned gen = vr->gen;
 	memset(vr, 0, sizeof(*vr));
+	vr->gen = gen + 1;
 	vr->kick_fd = vr->call_fd = vr->err_fd = -1;
 }
 
@@ -300,6 +302,7 @@ static int vring_map(struct vu_dev *dev, struct vu_vring *vr)
 		return -EFAULT;
 	vq_setup(&vr->vq, &dev->mem, num, desc, avail, used,
 		 vu_has(dev, VIRTIO_F_EVENT_IDX), vr->base);
+	vr->gen++;
 	return 0;
 }
 

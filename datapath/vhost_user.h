@@ -45,6 +45,8 @@ struct vu_vring {
 	bool started;          /* a kick fd was set since the last (re)configuration */
 	bool enabled;          /* SET_VRING_ENABLE */
 	bool ready;            /* the datapath may use vq */
+	unsigned gen;          /* bumped whenever vq is (re)mapped: chains the
+				* datapath kept from before are void */
 	int kick_fd;
 	int call_fd;
 	int err_fd;

@@ -284,6 +284,13 @@ static int pick_cpus(bool pin, int *guest_cpu, int *dp_cpu)
 	return 1;
 }
 
+static struct nf_engine *dump_engine;
+
+static void dump_state(void)
+{
+	nf_engine_dump(dump_engine, stderr);
+}
+
 int main(int argc, char **argv)
 {
 	static struct launch L;
@@ -395,7 +402,9 @@ int main(int argc, char **argv)
 		.mc_sock = mc_sock,
 		.mc_client = mc_client,
 		.halt_timeout_ms = HALT_TIMEOUT_MS,
+		.on_usr1 = dump_state,
 	};
+	dump_engine = eng;
 	nf_info("booting %s (%s) umid=%s%s", L.kernel, info.version, L.umid,
 		guest_cpu >= 0 ? "" : " (no CPU pinning)");
 	if (guest_cpu >= 0)

@@ -28,6 +28,7 @@ void sv_block_signals(void)
 	sigaddset(&handled, SIGTERM);
 	sigaddset(&handled, SIGHUP);
 	sigaddset(&handled, SIGCHLD);
+	sigaddset(&handled, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &handled, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -140,7 +141,11 @@ int sv_wait(struct sv_guest *g)
 		int rc = poll(&pfd, 1, timeout);
 		if (rc > 0) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD) {
+			ssize_t got = read(sfd, &si, sizeof(si));
+			if (got == sizeof(si) && si.ssi_signo == SIGUSR1) {
+				if (g->on_usr1)
+					g->on_usr1();
+			} else if (got == sizeof(si) && si.ssi_signo != SIGCHLD) {
 				signals++;
 				if (signals == 1) {
 					nf_info("signal %d: halting the guest", (int)si.ssi_signo);

@@ -17,6 +17,7 @@ struct sv_guest {
 	const char *mc_sock;    /* guest mconsole socket, for a clean halt */
 	const char *mc_client;  /* where our mconsole client binds */
 	int halt_timeout_ms;    /* after this, SIGKILL */
+	void (*on_usr1)(void);  /* SIGUSR1: dump state (optional) */
 };
 
 /* Blocks the signals the supervisor handles; call before starting threads so

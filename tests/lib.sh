@@ -19,6 +19,9 @@
 #   die TEXT                 fail, show the appliance log tail, exit 1
 #   lab_create               namespaces, veths, addresses, routes
 #   lab_write_conf           $LAB_DIR/conf/router.conf for nfconf=$LAB_DIR/conf
+#   lab_bridge_taps          taps p-tap0/p-tap1 in ${P}host, each bridged to its
+#                            veth end (p-br0, p-br1): for the tap and hybrid
+#                            transports (LAB_VEC_TRANSPORT, LAB_VEC_IF0/1)
 #   lab_uml_args IMG         set array LAB_UML_ARGS: NICs, mem, COW root over
 #                            IMG, consoles, umid, nfconf (common to both kinds)
 #   lab_start_appliance CMD..  run CMD in ${P}host, own process group, log to
@@ -43,8 +46,10 @@
 #   step TEXT / pass TEXT / fail TEXT   progress lines; fail returns 1
 #
 # Variables read: LAB_VEC_OPTS (options appended to both vecN: devices,
-# default "gro=1"), LAB_CPUS (CPU list for the appliance, default unset: no
-# taskset), LAB_LINUX_UML, LAB_KEEP.
+# default "gro=1"), LAB_VEC_TRANSPORT (transport= of both devices, default
+# raw), LAB_VEC_IF0 / LAB_VEC_IF1 (their ifname=, default p-veth0 / p-veth1),
+# LAB_CPUS (CPU list for the appliance, default unset: no taskset),
+# LAB_LINUX_UML, LAB_KEEP.
 # Variables set: LAB_NAME LAB_PREFIX LAB_NS_CLIENT LAB_NS_SERVER LAB_NS_HOST
 # LAB_DIR LAB_UMID LAB_APPLIANCE_PID LAB_UML_ARGS LAB_STOP_HOW.
 # Every external command is bounded with timeout. Only processes whose PIDs the
@@ -226,6 +231,25 @@ lab_write_conf() {
 	EOF
 }
 
+# For the stock tap and hybrid transports, which need a tap: in ${P}host,
+# tap p-tapN and bridge p-brN holding p-tapN and p-vethN (N = 0, 1), so a
+# guest on the taps reaches the client and the server. No STP, no forwarding
+# delay; no IPv6 (the namespace's default, set by lab_create). The devices
+# belong to the namespace and go with it.
+lab_bridge_taps() {
+	local n
+	for n in 0 1; do
+		timeout 10 ip -n "$LAB_NS_HOST" tuntap add dev "p-tap$n" mode tap &&
+		timeout 10 ip -n "$LAB_NS_HOST" link add "p-br$n" type bridge \
+			stp_state 0 forward_delay 0 &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-tap$n" master "p-br$n" &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-veth$n" master "p-br$n" &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-tap$n" up &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-br$n" up ||
+			{ fail "tap/bridge p-tap$n/p-br$n"; return 1; }
+	done
+}
+
 # Arguments shared by uml-nf and the stock kernel. The root is a per-run COW
 # file over IMG (absolute path: UML records it in the COW header), so parallel
 # runs never share a writable root and IMG stays pristine.
@@ -234,10 +258,10 @@ lab_uml_args() {
 	img=$(readlink -f "$1" 2>/dev/null) && [ -f "$img" ] ||
 		{ fail "image ${1:-<none>} not found"; return 1; }
 	# shellcheck disable=SC2054 # the commas belong to UML's option syntax
-	local vo=${LAB_VEC_OPTS-gro=1}
+	local vo=${LAB_VEC_OPTS-gro=1} tr=${LAB_VEC_TRANSPORT:-raw}
 	LAB_UML_ARGS=(
-		"vec0:transport=raw,ifname=p-veth0${vo:+,$vo}"
-		"vec1:transport=raw,ifname=p-veth1${vo:+,$vo}"
+		"vec0:transport=$tr,ifname=${LAB_VEC_IF0:-p-veth0}${vo:+,$vo}"
+		"vec1:transport=$tr,ifname=${LAB_VEC_IF1:-p-veth1}${vo:+,$vo}"
 		mem=256M
 		"ubd0=$LAB_DIR/root.cow,$img"
 		root=/dev/ubda
