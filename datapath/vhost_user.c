@@ -462,12 +462,8 @@ static int handle_vring_fd(struct vu_dev *dev, struct vu_msg *m, int *fds, unsig
 			dev->ops->kick_unwatch(dev, q, vr->kick_fd);
 		close_fd(&vr->kick_fd);
 		vr->kick_fd = fd;
-		if (fd >= 0) {
-			/* We read it only when epoll says it is readable, but a
-			 * spurious wakeup must never block the datapath. */
-			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-			dev->ops->kick_watch(dev, q, fd);
-		}
+		if (fd >= 0)
+			dev->ops->kick_watch(dev, q, fd); /* watched, never read */
 		vr->started = true; /* the spec's "ring starts on kick" */
 		break;
 	case VU_SET_VRING_CALL:
