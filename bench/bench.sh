@@ -366,7 +366,10 @@ bench_router() {
 		log "$variant: host namespace routes (CPUs $BENCH_ROUTER_CPUS through RPS)" ;;
 	umlnf | stock)
 		lab_write_conf || bench_fail "lab_write_conf" || return 1
-		LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=gro=$gro LAB_VEC_TRANSPORT=$transport \
+		# BENCH_UMLNF_OPTS: extra vecN options for the uml-nf variants only.
+		local vopts=gro=$gro
+		[ "$kind" = umlnf ] && vopts+=${BENCH_UMLNF_OPTS:+,$BENCH_UMLNF_OPTS}
+		LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=$vopts LAB_VEC_TRANSPORT=$transport \
 			LAB_VEC_IF0=$vif0 LAB_VEC_IF1=$vif1 start_guest "$kind" ||
 			bench_fail "start failed" || return 1
 		lab_wait_ready 60 || bench_fail "guest not ready in 60 s" || return 1

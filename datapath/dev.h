@@ -84,8 +84,10 @@ struct nf_dev {
 	unsigned *pkt_chain;          /* pkts[i] came from chains[pkt_chain[i]] */
 	/* Call watchdog: when to look again whether the guest acted on our
 	 * last call to each queue (0: nothing outstanding), and the backoff. */
-	long long recall_at[VNET_NQUEUES];
-	unsigned recall_ms[VNET_NQUEUES];
+	long long recall_at[VNET_NQUEUES]; /* monotonic µs */
+	unsigned recall_us[VNET_NQUEUES];
+	/* interrupt moderation: last call, and a deferred one (0: none) */
+	long long call_last[VNET_NQUEUES], call_due[VNET_NQUEUES];
 	struct iovec *iovs, *rx_iovs; /* PKT_IOV_MAX per packet of pkts / rx_pkts */
 	uint8_t *spill;               /* depth x SPILL_BYTES */
 	struct vq_chain xfirst, xchain; /* mergeable: first and current buffer */

@@ -120,26 +120,44 @@ void dev_update_port_interest(struct nf_dev *dev)
  * event). Spurious calls are harmless, so after each call we look again a
  * little later and repeat the call, with backoff, while the guest's
  * used_event still says it is waiting for elements we already published. */
-#define RECALL_FIRST_MS 2
-#define RECALL_MAX_MS 64
+#define RECALL_FIRST_US 2000
+#define RECALL_MAX_US 64000
 
-static long long now_ms(void)
+static long long now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void call_now(struct nf_dev *dev, unsigned q, long long now)
+{
+	vu_vring_call(&dev->vu.vrings[q]);
+	dev->st.calls++;
+	dev->call_last[q] = now;
+	dev->call_due[q] = 0;
+	dev->recall_us[q] = RECALL_FIRST_US;
+	dev->recall_at[q] = now + RECALL_FIRST_US;
+}
+
+/* Interrupt moderation (coalesce=USECS): at most one receive call per
+ * USECS. A call due sooner is deferred to that point, so a burst reaches the
+ * guest in fewer, larger NAPI polls, while a lone frame after a quiet spell
+ * is signalled at once. */
 void dev_call_guest(struct nf_dev *dev, unsigned q)
 {
 	struct vu_vring *vr = &dev->vu.vrings[q];
 	vq_flush(&vr->vq);
-	if (vq_should_call(&vr->vq)) {
-		vu_vring_call(vr);
-		dev->st.calls++;
-		dev->recall_ms[q] = RECALL_FIRST_MS;
-		dev->recall_at[q] = now_ms() + RECALL_FIRST_MS;
+	if (!vq_should_call(&vr->vq))
+		return;
+	long long now = now_us();
+	unsigned co = dev->cfg->coalesce_us;
+	if (co && q == VNET_Q_RX && now - dev->call_last[q] < co) {
+		if (!dev->call_due[q])
+			dev->call_due[q] = dev->call_last[q] + co;
+		return;
 	}
+	call_now(dev, q, now);
 }
 
 /* Runs the call watchdog of one device; returns the earliest pending
@@ -149,6 +167,10 @@ static long long recall_check(struct nf_dev *dev, long long now)
 	long long next = 0;
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
 		struct vu_vring *vr = &dev->vu.vrings[q];
+		if (dev->call_due[q] && now >= dev->call_due[q])
+			call_now(dev, q, now);
+		if (dev->call_due[q] && (!next || dev->call_due[q] < next))
+			next = dev->call_due[q];
 		if (!dev->recall_at[q])
 			continue;
 		if (!vr->ready) {
@@ -165,9 +187,9 @@ static long long recall_check(struct nf_dev *dev, long long now)
 			 * otherwise stalls its transmit queue for good. */
 			vu_vring_call(vr);
 			dev->st.recalls++;
-			if (dev->recall_ms[q] < RECALL_MAX_MS)
-				dev->recall_ms[q] *= 2;
-			dev->recall_at[q] = now + dev->recall_ms[q];
+			if (dev->recall_us[q] < RECALL_MAX_US)
+				dev->recall_us[q] *= 2;
+			dev->recall_at[q] = now + dev->recall_us[q];
 		}
 		if (!next || dev->recall_at[q] < next)
 			next = dev->recall_at[q];
@@ -248,12 +270,15 @@ static void *datapath_main(void *arg)
 
 	pin_self(eng->dp_cpu);
 	while (!atomic_load(&eng->stop)) {
-		int timeout = -1;
-		if (busy)
-			timeout = 0;
-		else if (deadline)
-			timeout = (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0);
-		int n = epoll_wait(eng->dp_epfd, evs, 64, timeout);
+		struct timespec ts = { 0, 0 }, *timeout = &ts;
+		if (!busy && deadline) {
+			long long left = deadline - now_us();
+			if (left > 0)
+				ts = (struct timespec){ left / 1000000, (left % 1000000) * 1000 };
+		} else if (!busy) {
+			timeout = NULL;
+		}
+		int n = epoll_pwait2(eng->dp_epfd, evs, 64, timeout, NULL);
 		if (n < 0 && errno != EINTR) {
 			nf_err("datapath: epoll_wait: %s", strerror(errno));
 			break;
@@ -298,7 +323,7 @@ static void *datapath_main(void *arg)
 		}
 		busy = false;
 		deadline = 0;
-		long long now = now_ms();
+		long long now = now_us();
 		for (unsigned d = 0; d < eng->ndevs; d++) {
 			struct nf_dev *dev = eng->devs[d];
 			pthread_mutex_lock(&dev->vu.lock);

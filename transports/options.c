@@ -12,7 +12,7 @@
 
 /* Common options, in --help order. The index of each entry is fixed by the
  * enum below, which is how parsed values reach struct nf_devcfg. */
-enum { C_DEPTH, C_MAC, C_GRO, C_MTU, C_HEADROOM, C_VEC, C_MRG, C_BPFFILE, C_BPFFLASH, C_IFUP, C_COUNT };
+enum { C_DEPTH, C_MAC, C_GRO, C_MTU, C_HEADROOM, C_VEC, C_MRG, C_COALESCE, C_BPFFILE, C_BPFFLASH, C_IFUP, C_COUNT };
 
 static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_DEPTH] = { "depth", NF_OPT_UINT, 1, 1024, false,
@@ -31,6 +31,9 @@ static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_MRG] = { "mrg", NF_OPT_BOOL, 0, 1, false,
 		    "1: offer mergeable rx buffers (copied into); default 0: one guest "
 		    "buffer per frame, zero copy (uml-nf extension)", NULL },
+	[C_COALESCE] = { "coalesce", NF_OPT_UINT, 0, 10000, false,
+			 "at most one receive interrupt per N microseconds, default 0 "
+			 "(uml-nf extension)", NULL },
 	[C_BPFFILE] = { "bpffile", NF_OPT_STRING, 0, 4096, false, "classic BPF filter file",
 			"not supported yet (lands with the bpf/ socket filters)" },
 	[C_BPFFLASH] = { "bpfflash", NF_OPT_BOOL, 0, 1, false, "allow guest to load BPF",
@@ -301,6 +304,7 @@ int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errle
 	cfg->headroom = NF_DEFAULT_HEADROOM;
 	cfg->vec = !common[C_VEC].set || common[C_VEC].num;
 	cfg->mrg = common[C_MRG].set && common[C_MRG].num;
+	cfg->coalesce_us = common[C_COALESCE].set ? (unsigned)common[C_COALESCE].num : 0;
 	cfg->mac_set = common[C_MAC].set;
 	memcpy(cfg->mac, common[C_MAC].mac, 6);
 	return 0;

@@ -56,6 +56,7 @@ struct nf_devcfg {
 	unsigned headroom;
 	bool vec;
 	bool mrg;
+	unsigned coalesce_us;
 	bool mac_set;
 	uint8_t mac[6];
 	/* transport options, indexed like the transport's table */

@@ -33,6 +33,7 @@ static void test_defaults(void **state)
 	assert_false(cfg.gro);
 	assert_true(cfg.vec);
 	assert_false(cfg.mrg);
+	assert_int_equal(cfg.coalesce_us, 0);
 	assert_int_equal(cfg.headroom, NF_DEFAULT_HEADROOM);
 	assert_false(cfg.mac_set);
 
@@ -52,7 +53,7 @@ static void test_explicit_values(void **state)
 	char err[256] = "";
 
 	/* transport= need not come first; mixed-case hex in the MAC. */
-	assert_int_equal(nf_opt_parse("vec63:depth=1024,gro=1,mtu=9000,vec=0,mrg=1,ifname=p-veth1,"
+	assert_int_equal(nf_opt_parse("vec63:depth=1024,gro=1,mtu=9000,vec=0,mrg=1,coalesce=250,ifname=p-veth1,"
 				      "transport=raw,mac=02:Ab:cD:00:10:fe",
 				      &cfg, err, sizeof(err)),
 			 0);
@@ -62,6 +63,7 @@ static void test_explicit_values(void **state)
 	assert_int_equal(cfg.mtu, 9000);
 	assert_false(cfg.vec);
 	assert_true(cfg.mrg);
+	assert_int_equal(cfg.coalesce_us, 250);
 	assert_true(cfg.mac_set);
 	const uint8_t mac[6] = { 0x02, 0xab, 0xcd, 0x00, 0x10, 0xfe };
 	assert_memory_equal(cfg.mac, mac, 6);
@@ -137,7 +139,7 @@ static const struct bad_case bad_cases[] = {
 	{ "vec1:transport=raw,ifname=v0,mac=2:00:00:00:00:01",
 	  "vec1: mac: expected six hex octets like 02:00:00:00:00:01, got \"2:00:00:00:00:01\"" },
 	{ "vec1:transport=raw,ifname=v0,colour=blue",
-	  "vec1: colour: unknown option for transport raw (known: depth, mac, gro, mtu, vec, mrg, "
+	  "vec1: colour: unknown option for transport raw (known: depth, mac, gro, mtu, vec, mrg, coalesce, "
 	  "ifname)" },
 	{ "vec1:transport=raw,ifname=v0,gro=1,gro=0", "vec1: gro: given twice" },
 	{ "vec1:transport=raw,ifname=v0,ifname=v1", "vec1: ifname: given twice" },
