@@ -210,20 +210,6 @@ bool vq_call_outstanding(struct vq *q)
 	return (uint16_t)(q->used_idx - 1 - event) < 0x8000;
 }
 
-bool vq_kick_enable(struct vq *q)
-{
-	if (q->broken)
-		return false;
-	if (q->event_idx)
-		*avail_event(q) = q->last_avail;
-	else
-		__atomic_store_n(&q->used->flags, 0, __ATOMIC_RELAXED);
-	/* Publish the request before looking again, so a buffer added right
-	 * now either shows up below or produces a kick. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vq_pending(q) > 0;
-}
-
 bool vq_kick_enable_after(struct vq *q, unsigned seen)
 {
 	if (q->broken)
@@ -232,8 +218,15 @@ bool vq_kick_enable_after(struct vq *q, unsigned seen)
 		*avail_event(q) = (uint16_t)(q->last_avail + seen);
 	else
 		__atomic_store_n(&q->used->flags, 0, __ATOMIC_RELAXED);
+	/* Publish the request before looking again, so a buffer added right
+	 * now either shows up below or produces a kick. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vq_pending(q) > seen;
+}
+
+bool vq_kick_enable(struct vq *q)
+{
+	return vq_kick_enable_after(q, 0);
 }
 
 void vq_kick_disable(struct vq *q)
