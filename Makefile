@@ -8,6 +8,9 @@
 #   make unit       unit tests only
 #   make fuzz       libFuzzer targets for the parsers (clang; SECONDS=30 each)
 #   make bench      benchmark: uml-nf vs stock UML vector raw, side by side
+#   make guest-kernel  build the NF-tuned UML guest kernel (slow; never part of
+#                   the targets above) into ~/.cache/uml-nf/kernel/, which
+#                   uml-nf then prefers over the stock linux.uml
 
 CC      ?= gcc
 BUILD   ?= build
@@ -28,6 +31,10 @@ endif
 DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
 	gnuplot-nox iputils-ping
+
+# Only for `make guest-kernel`: the kernel source and what building ARCH=um
+# needs beyond build-essential.
+KERNEL_DEB_PACKAGES := linux-source-6.12 flex bison bc xz-utils
 
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
@@ -78,6 +85,11 @@ deps:
 			|| { echo "make deps: apt-get install failed" >&2; exit 1; }; \
 	else echo "  DEPS    all Debian packages present"; fi
 
+# ---- NF-tuned guest kernel (issue 5) ---------------------------------------------
+guest-kernel:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PACKAGES="$(KERNEL_DEB_PACKAGES)"
+	$(Q)bash guest-kernel/build.sh
+
 # ---- guest image --------------------------------------------------------------
 IMAGE := $(BUILD)/images/router.img
 IMAGE_INPUTS := configs/router/init configs/router/router.conf configs/router/build-image.sh
@@ -115,4 +127,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps image demo unit integration test fuzz bench clean
+.PHONY: all deps image demo unit integration test fuzz bench clean guest-kernel

@@ -8,14 +8,37 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+int gk_cached_path(char *path, size_t len)
+{
+	const char *cache = getenv("UMLNF_CACHE");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (cache && *cache)
+		n = snprintf(path, len, "%s/" GK_CACHED_LINK, cache);
+	else if (home && *home)
+		n = snprintf(path, len, "%s/.cache/uml-nf/" GK_CACHED_LINK, home);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 int gk_find(const char *override, char *path, size_t len, char *err, size_t errlen)
 {
 	const char *p = override;
 	const char *why = "--kernel";
+	char cached[4096];
 
 	if (!p) {
 		p = getenv("UMLNF_KERNEL");
 		why = "$UMLNF_KERNEL";
+	}
+	/* The tuned kernel is only taken when it is really there; a missing or
+	 * stale link silently means "use the stock kernel". */
+	if ((!p || !*p) && gk_cached_path(cached, sizeof(cached)) == 0 &&
+	    access(cached, X_OK) == 0) {
+		p = cached;
+		why = "the tuned kernel";
 	}
 	if (!p || !*p) {
 		p = GK_STOCK_PATH;

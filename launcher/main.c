@@ -310,7 +310,10 @@ int main(int argc, char **argv)
 	}
 	rc = gk_check(L.kernel, &info, err, sizeof(err));
 	if (L.which_kernel) {
+		char real[4096];
 		printf("%s\n", L.kernel);
+		if (realpath(L.kernel, real) && strcmp(real, L.kernel) != 0)
+			printf("-> %s\n", real);
 		if (rc == 0)
 			printf("version %s, virtio_uml built in, virtio_net %s%s\n", info.version,
 			       info.virtio_net == 'y' ? "built in" : "a module (the image must carry it)",

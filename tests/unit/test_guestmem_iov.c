@@ -1,12 +1,16 @@
 /* Guest memory map (datapath/guestmem.c), the scatter-list helpers
- * (datapath/iov.h) and the guest kernel config parser (gk_parse_config). */
+ * (datapath/iov.h), the guest kernel config parser (gk_parse_config) and the
+ * kernel search order of gk_find (tuned cached kernel before the stock one). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -236,6 +240,58 @@ static void test_gk_parse_config(void **state)
 	assert_int_equal(info.virtio_net, 0);
 }
 
+/* ---- gk_find ----------------------------------------------------------------------- */
+
+static void test_gk_find_order(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/umlnf-gk-XXXXXX";
+	char sub[64], link[64], path[4096], err[256];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/kernel", dir);
+	snprintf(link, sizeof(link), "%s/kernel/current", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	setenv("UMLNF_CACHE", dir, 1);
+	unsetenv("UMLNF_KERNEL");
+
+	assert_int_equal(gk_cached_path(path, sizeof(path)), 0);
+	assert_string_equal(path, link);
+	assert_int_equal(gk_cached_path(path, 8), -ENAMETOOLONG);
+
+	/* no link: the stock kernel (or its "not found" message) */
+	int rc = gk_find(NULL, path, sizeof(path), err, sizeof(err));
+	if (rc == 0)
+		assert_string_equal(path, GK_STOCK_PATH);
+	else
+		assert_non_null(strstr(err, GK_STOCK_PATH));
+
+	/* dangling link: still the stock kernel */
+	assert_int_equal(symlink("missing/linux", link), 0);
+	rc = gk_find(NULL, path, sizeof(path), err, sizeof(err));
+	if (rc == 0)
+		assert_string_equal(path, GK_STOCK_PATH);
+
+	/* a real tuned kernel wins over the stock one ... */
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink("/bin/true", link), 0);
+	assert_int_equal(gk_find(NULL, path, sizeof(path), err, sizeof(err)), 0);
+	assert_string_equal(path, link);
+
+	/* ... but not over $UMLNF_KERNEL or --kernel */
+	setenv("UMLNF_KERNEL", "/bin/sh", 1);
+	assert_int_equal(gk_find(NULL, path, sizeof(path), err, sizeof(err)), 0);
+	assert_string_equal(path, "/bin/sh");
+	assert_int_equal(gk_find("/bin/ls", path, sizeof(path), err, sizeof(err)), 0);
+	assert_string_equal(path, "/bin/ls");
+
+	unsetenv("UMLNF_KERNEL");
+	unsetenv("UMLNF_CACHE");
+	unlink(link);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -247,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_iov_write),
 		cmocka_unit_test(test_iov_slice),
 		cmocka_unit_test(test_gk_parse_config),
+		cmocka_unit_test(test_gk_find_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
