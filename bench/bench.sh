@@ -12,6 +12,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 UMLNF=${UMLNF:-build/uml-nf}
 IMAGE=${IMAGE:-build/images/router.img}
+# One guest kernel for every UML variant, uml-nf and stock vector alike, so
+# the comparison is of datapaths, not kernels (the tuned kernel, when built,
+# would otherwise be uml-nf's default). Its vector driver serves the stock
+# variants.
+BENCH_KERNEL=${BENCH_KERNEL:-/usr/bin/linux.uml}
+export UMLNF_KERNEL=$BENCH_KERNEL LAB_LINUX_UML=$BENCH_KERNEL
 BENCH_DURATION=${BENCH_DURATION:-3}      # seconds measured per UDP run
 BENCH_WARMUP=${BENCH_WARMUP:-1}          # seconds of traffic before measuring
 BENCH_TCP_SECONDS=${BENCH_TCP_SECONDS:-3}
