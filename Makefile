@@ -3,6 +3,8 @@
 #   make            build build/uml-nf
 #   make deps       install the Debian packages everything needs (idempotent)
 #   make image      build the default router image (build/images/router.img)
+#   make image-firewall  the firewall preset image (build/images/firewall.img):
+#                   router + nft + configs/firewall/firewall.nft
 #   make demo       deps + build + image, then run the netns lab demo
 #   make test       deps + unit tests (ASan/UBSan) + integration tests
 #   make unit       unit tests only
@@ -30,7 +32,7 @@ endif
 # Debian packages used anywhere in the project (build, image, lab, bench).
 DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
-	gnuplot-nox iputils-ping
+	gnuplot-nox iputils-ping nftables
 
 # Only for `make guest-kernel`: the kernel source and what building ARCH=um
 # needs beyond build-essential.
@@ -99,6 +101,13 @@ image: $(IMAGE)
 $(IMAGE): $(IMAGE_INPUTS)
 	$(Q)bash configs/router/build-image.sh $@
 
+FIREWALL_IMAGE := $(BUILD)/images/firewall.img
+
+image-firewall: $(FIREWALL_IMAGE)
+
+$(FIREWALL_IMAGE): $(IMAGE_INPUTS) configs/firewall/firewall.nft configs/firewall/router.conf
+	$(Q)bash configs/router/build-image.sh $@ --preset firewall
+
 # ---- demo ---------------------------------------------------------------------
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all image
@@ -108,8 +117,9 @@ demo: deps
 unit:
 	$(Q)$(MAKE) --no-print-directory -C tests/unit BUILD=$(abspath $(BUILD))/test run
 
-integration: all image $(BUILD)/san/uml-nf
-	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) bash tests/integration/run.sh
+integration: all image image-firewall $(BUILD)/san/uml-nf
+	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) \
+		FIREWALL_IMAGE=$(FIREWALL_IMAGE) bash tests/integration/run.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit
@@ -127,4 +137,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps image demo unit integration test fuzz bench clean guest-kernel
+.PHONY: all deps image image-firewall demo unit integration test fuzz bench clean guest-kernel

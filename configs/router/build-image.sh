@@ -3,7 +3,15 @@
 # static busybox, configs/router/init as /sbin/init, the default router.conf
 # and the virtio_net module chain of every installed UML kernel.
 #
-# usage: build-image.sh OUT.img [--size 64M] [--modules-dir DIR]
+# usage: build-image.sh OUT.img [--size 64M] [--modules-dir DIR] [--preset NAME]
+#
+# Presets: "router" (default) is the above. "firewall" adds the host's nft
+# (/usr/sbin/nft, Debian package nftables, installed with apt-get when
+# missing and running as root) with every shared library ldd lists for it,
+# the dynamic loader included, at the same paths; configs/firewall/firewall.nft
+# as /etc/firewall.nft; and configs/firewall/router.conf appended to
+# /etc/router.conf (FIREWALL=/etc/firewall.nft). The ruleset needs a guest
+# kernel with nftables (the tuned one from `make guest-kernel`).
 #
 # Needs no root and mounts nothing: the tree is staged in a temp directory and
 # turned into a filesystem by "mkfs.ext4 -d". The image is written next to OUT
@@ -19,21 +27,40 @@ MODULES=(net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net
 
 say() { echo "$PROG: $*"; }
 die() { echo "$PROG: error: $*" >&2; exit 1; }
-usage() { echo "usage: $0 OUT.img [--size 64M] [--modules-dir DIR]" >&2; exit 2; }
+usage() { echo "usage: $0 OUT.img [--size 64M] [--modules-dir DIR] [--preset router|firewall]" >&2; exit 2; }
 
-out='' size=64M moddir=/usr/lib/uml/modules
+out='' size=64M moddir=/usr/lib/uml/modules preset=router
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size) [ $# -ge 2 ] || usage; size=$2; shift 2 ;;
 	--size=*) size=${1#*=}; shift ;;
 	--modules-dir) [ $# -ge 2 ] || usage; moddir=$2; shift 2 ;;
 	--modules-dir=*) moddir=${1#*=}; shift ;;
+	--preset) [ $# -ge 2 ] || usage; preset=$2; shift 2 ;;
+	--preset=*) preset=${1#*=}; shift ;;
 	-h|--help) usage ;;
 	-*) echo "$PROG: unknown option $1" >&2; usage ;;
 	*) [ -z "$out" ] || usage; out=$1; shift ;;
 	esac
 done
 [ -n "$out" ] || usage
+case $preset in
+router|firewall) ;;
+*) die "unknown preset '$preset' (router, firewall)" ;;
+esac
+PRESET_DIR=$(cd "$SRC_DIR/.." && pwd)/$preset
+NFT=${NFT:-/usr/sbin/nft}
+if [ "$preset" = firewall ]; then
+	[ -f "$PRESET_DIR/firewall.nft" ] || die "$PRESET_DIR/firewall.nft missing"
+	[ -f "$PRESET_DIR/router.conf" ] || die "$PRESET_DIR/router.conf missing"
+	if [ ! -x "$NFT" ]; then
+		[ "$(id -u)" = 0 ] || die "$NFT not found (install nftables: make deps)"
+		say "installing Debian package nftables"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			nftables >/dev/null || die "apt-get install nftables failed"
+		[ -x "$NFT" ] || die "$NFT still missing after installing nftables"
+	fi
+fi
 
 command -v mkfs.ext4 >/dev/null || PATH=$PATH:/sbin:/usr/sbin
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found (install e2fsprogs)"
@@ -90,6 +117,9 @@ for cmd in poweroff halt reboot; do
 	chmod 755 "$root/sbin/$cmd"
 done
 install -m 644 "$SRC_DIR/router.conf" "$root/etc/router.conf"
+if [ "$preset" = firewall ]; then
+	cat "$PRESET_DIR/router.conf" >>"$root/etc/router.conf"
+fi
 hostname=$(. "$SRC_DIR/router.conf" && echo "${HOSTNAME:-uml-nf-router}")
 echo "$hostname" >"$root/etc/hostname"
 echo '/dev/ubda / ext4 defaults 0 1' >"$root/etc/fstab"
@@ -110,6 +140,27 @@ for vdir in "$moddir"/*/; do
 	nver=$((nver + 1))
 done
 [ "$nver" -gt 0 ] || die "no kernel module trees under $moddir"
+
+# copy_elf FILE: FILE and every library ldd lists for it (the dynamic loader
+# included), each at its own path in the image, symlinks resolved.
+copy_elf() {
+	local f=$1 lib libs
+	install -D -m 755 "$f" "$root$f"
+	libs=$(LC_ALL=C ldd "$f") || die "ldd $f failed"
+	grep -q 'not found' <<<"$libs" && die "ldd $f: a library is missing: $libs"
+	# "name => /path (addr)", "/path (addr)"; linux-vdso has no path.
+	for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs"); do
+		install -D -m 755 "$(readlink -f "$lib")" "$root$lib" ||
+			die "cannot copy $lib"
+	done
+}
+
+if [ "$preset" = firewall ]; then
+	copy_elf "$NFT"
+	install -m 644 "$PRESET_DIR/firewall.nft" "$root/etc/firewall.nft"
+	say "firewall preset: installed $NFT ($(find "$root/lib" "$root/lib64" "$root/usr/lib" \
+		-name '*.so*' 2>/dev/null | wc -l) libraries) and /etc/firewall.nft"
+fi
 
 say "creating ext4 image ($size)"
 mkfs.ext4 -q -F -d "$root" -L router -E root_owner=0:0 "$tmp_img" "$size" ||

@@ -3,6 +3,7 @@
 # PASS/FAIL line per test, then "N passed, N failed"; non-zero if any failed.
 #
 # env: UMLNF (default build/uml-nf), IMAGE (default build/images/router.img),
+#      FIREWALL_IMAGE (default build/images/firewall.img),
 #      TEST_TIMEOUT seconds per test (default 300), VERBOSE=1 to show output
 #      of passing tests too (failing tests always show their output).
 set -u
@@ -13,7 +14,9 @@ root=$(cd "$dir/../.." && pwd)
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 if [ -n "${UMLNF:-}" ]; then UMLNF=$(abs "$UMLNF"); else UMLNF=$root/build/uml-nf; fi
 if [ -n "${IMAGE:-}" ]; then IMAGE=$(abs "$IMAGE"); else IMAGE=$root/build/images/router.img; fi
-export UMLNF IMAGE
+if [ -n "${FIREWALL_IMAGE:-}" ]; then FIREWALL_IMAGE=$(abs "$FIREWALL_IMAGE")
+else FIREWALL_IMAGE=$root/build/images/firewall.img; fi
+export UMLNF IMAGE FIREWALL_IMAGE
 cd "$root" || exit 1
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
