@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "image.h"
 #include "kernel.h"
 #include "log.h"
 #include "options.h"
@@ -50,6 +51,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: uml-nf [OPTIONS] vecN:transport=NAME,key=value,... [GUEST KERNEL ARGS...]\n"
+		"       uml-nf image build PRESET -o FILE [...]   (uml-nf image --help)\n"
 		"\n"
 		"Boots a User Mode Linux guest whose vecN devices are virtio-net NICs served\n"
 		"by uml-nf's vhost-user datapath (guest eth0, eth1, ... in vec order).\n"
@@ -301,6 +303,8 @@ int main(int argc, char **argv)
 	int status = 1, rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && strcmp(argv[1], "image") == 0)
+		return nf_image_main(argc - 1, argv + 1);
 	if (parse_args(&L, argc, argv) < 0)
 		return EXIT_USAGE;
 	qsort(L.devs, L.ndevs, sizeof(L.devs[0]), sort_by_index);

@@ -4,6 +4,11 @@
 # and the virtio_net module chain of every installed UML kernel.
 #
 # usage: build-image.sh OUT.img [--size 64M] [--modules-dir DIR] [--preset NAME]
+#                       [--hostname NAME] [--root-password PASSWORD]
+#
+# --hostname overrides the preset's HOSTNAME; --root-password sets root's
+# password (SHA-512 crypt via openssl) for a console login; without it root
+# has no password and no login is possible (init runs no getty).
 #
 # Presets: "router" (default) is the above. "firewall" adds the host's nft
 # (/usr/sbin/nft, Debian package nftables, installed with apt-get when
@@ -27,9 +32,14 @@ MODULES=(net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net
 
 say() { echo "$PROG: $*"; }
 die() { echo "$PROG: error: $*" >&2; exit 1; }
-usage() { echo "usage: $0 OUT.img [--size 64M] [--modules-dir DIR] [--preset router|firewall]" >&2; exit 2; }
+usage() {
+	echo "usage: $0 OUT.img [--size 64M] [--modules-dir DIR] [--preset router|firewall]" \
+		"[--hostname NAME] [--root-password PASSWORD]" >&2
+	exit 2
+}
 
-out='' size=64M moddir=/usr/lib/uml/modules preset=router
+out='' size=64M moddir=/usr/lib/uml/modules preset=router opt_hostname='' root_password=''
+have_password=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size) [ $# -ge 2 ] || usage; size=$2; shift 2 ;;
@@ -38,6 +48,10 @@ while [ $# -gt 0 ]; do
 	--modules-dir=*) moddir=${1#*=}; shift ;;
 	--preset) [ $# -ge 2 ] || usage; preset=$2; shift 2 ;;
 	--preset=*) preset=${1#*=}; shift ;;
+	--hostname) [ $# -ge 2 ] || usage; opt_hostname=$2; shift 2 ;;
+	--hostname=*) opt_hostname=${1#*=}; shift ;;
+	--root-password) [ $# -ge 2 ] || usage; root_password=$2; have_password=1; shift 2 ;;
+	--root-password=*) root_password=${1#*=}; have_password=1; shift ;;
 	-h|--help) usage ;;
 	-*) echo "$PROG: unknown option $1" >&2; usage ;;
 	*) [ -z "$out" ] || usage; out=$1; shift ;;
@@ -48,6 +62,15 @@ case $preset in
 router|firewall) ;;
 *) die "unknown preset '$preset' (router, firewall)" ;;
 esac
+if [ -n "$opt_hostname" ]; then
+	# A hostname label list: letters, digits, '-' and '.', at most 64 characters.
+	[[ $opt_hostname =~ ^[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?$ ]] ||
+		die "--hostname: '$opt_hostname' is not a valid host name"
+fi
+if [ "$have_password" = 1 ]; then
+	[ -n "$root_password" ] || die "--root-password: empty password"
+	command -v openssl >/dev/null || die "--root-password needs openssl"
+fi
 PRESET_DIR=$(cd "$SRC_DIR/.." && pwd)/$preset
 NFT=${NFT:-/usr/sbin/nft}
 if [ "$preset" = firewall ]; then
@@ -121,10 +144,21 @@ if [ "$preset" = firewall ]; then
 	cat "$PRESET_DIR/router.conf" >>"$root/etc/router.conf"
 fi
 hostname=$(. "$SRC_DIR/router.conf" && echo "${HOSTNAME:-uml-nf-router}")
+if [ -n "$opt_hostname" ]; then
+	hostname=$opt_hostname
+	printf '\n# Set by build-image.sh --hostname.\nHOSTNAME=%s\n' "$hostname" >>"$root/etc/router.conf"
+fi
 echo "$hostname" >"$root/etc/hostname"
 echo '/dev/ubda / ext4 defaults 0 1' >"$root/etc/fstab"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
+if [ "$have_password" = 1 ]; then
+	hash=$(printf '%s\n' "$root_password" | openssl passwd -6 -stdin) || die "openssl passwd failed"
+	printf 'root:%s:0:0:99999:7:::\n' "$hash" >"$root/etc/shadow"
+else
+	echo 'root:*:0:0:99999:7:::' >"$root/etc/shadow"
+fi
+chmod 600 "$root/etc/shadow"
 printf 'export PS1='\''\\h:\\w\\$ '\''\n' >"$root/etc/profile"
 say "installed /sbin/init, /etc/router.conf (hostname $hostname)"
 

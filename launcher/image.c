@@ -1,0 +1,143 @@
+#include "image.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define BUILDER_REL "/../configs/router/build-image.sh"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: uml-nf image build PRESET -o FILE [--size SIZE] [--base busybox]\n"
+		"                         [--hostname NAME] [--root-password PASSWORD]\n"
+		"\n"
+		"Builds a sparse ext4 appliance image without root privileges or mounts.\n"
+		"Presets: router (forwarding between eth0..ethN, config in /etc/router.conf),\n"
+		"         firewall (router + nftables ruleset /etc/firewall.nft; needs the\n"
+		"         tuned kernel from `make guest-kernel`).\n"
+		"  --size SIZE        image size (default 64M)\n"
+		"  --base busybox     static busybox userland (the only base so far)\n"
+		"  --hostname NAME    guest host name\n"
+		"  --root-password P  root password (for a console login)\n");
+}
+
+/* The builder sits in the source tree next to the binary's build/ directory;
+ * $UMLNF_IMAGE_BUILDER overrides. */
+static int find_builder(char *path, size_t len)
+{
+	const char *env = getenv("UMLNF_IMAGE_BUILDER");
+	char exe[PATH_MAX];
+
+	if (env && *env) {
+		snprintf(path, len, "%s", env);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n < 0)
+			return -errno;
+		exe[n] = '\0';
+		if ((size_t)snprintf(path, len, "%s" BUILDER_REL, dirname(exe)) >= len)
+			return -ENAMETOOLONG;
+	}
+	return access(path, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+int nf_image_main(int argc, char **argv)
+{
+	const char *preset = NULL, *out = NULL, *size = NULL, *base = "busybox";
+	const char *hostname = NULL, *password = NULL;
+	char builder[PATH_MAX];
+
+	if (argc < 2 || strcmp(argv[1], "build") != 0) {
+		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+			usage(stdout);
+			return 0;
+		}
+		nf_err("image: expected \"image build PRESET -o FILE\"");
+		usage(stderr);
+		return 2;
+	}
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char **slot = NULL;
+		if (!strcmp(a, "-o") || !strcmp(a, "--output"))
+			slot = &out;
+		else if (!strcmp(a, "--size"))
+			slot = &size;
+		else if (!strcmp(a, "--base"))
+			slot = &base;
+		else if (!strcmp(a, "--hostname"))
+			slot = &hostname;
+		else if (!strcmp(a, "--root-password"))
+			slot = &password;
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (a[0] == '-') {
+			nf_err("image build: unknown option %s", a);
+			return 2;
+		} else if (!preset) {
+			preset = a;
+			continue;
+		} else {
+			nf_err("image build: unexpected argument \"%s\"", a);
+			return 2;
+		}
+		if (++i >= argc) {
+			nf_err("image build: %s needs a value", a);
+			return 2;
+		}
+		*slot = argv[i];
+	}
+	if (!preset || !out) {
+		nf_err("image build: %s is required", !preset ? "PRESET" : "-o FILE");
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(preset, "router") != 0 && strcmp(preset, "firewall") != 0) {
+		nf_err("image build: unknown preset \"%s\" (router, firewall)", preset);
+		return 2;
+	}
+	if (strcmp(base, "busybox") != 0) {
+		nf_err("image build: --base %s: %s", base,
+		       strcmp(base, "debian") == 0 ? "not supported yet (only busybox)"
+						   : "unknown base (busybox)");
+		return 2;
+	}
+	if (find_builder(builder, sizeof(builder)) < 0) {
+		nf_err("image build: image builder not found (expected %s; set "
+		       "UMLNF_IMAGE_BUILDER)", builder);
+		return 1;
+	}
+
+	const char *args[16];
+	int n = 0;
+	args[n++] = "bash";
+	args[n++] = builder;
+	args[n++] = out;
+	args[n++] = "--preset";
+	args[n++] = preset;
+	if (size) {
+		args[n++] = "--size";
+		args[n++] = size;
+	}
+	if (hostname) {
+		args[n++] = "--hostname";
+		args[n++] = hostname;
+	}
+	if (password) {
+		args[n++] = "--root-password";
+		args[n++] = password;
+	}
+	args[n] = NULL;
+	execvp("bash", (char *const *)args);
+	nf_err("image build: cannot run bash: %s", strerror(errno));
+	return 1;
+}
