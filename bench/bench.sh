@@ -154,8 +154,28 @@ trafgen_conf() {
 # (router tree CPU per received frame), FLOOD_BUSY_US (router CPU busy time
 # per received frame), FLOOD_GEN_PCT (trafgen's utime+stime, % of one CPU).
 # Returns 1, all values "fail", when trafgen dies.
+# umlnf_counters: "WAKEUPS KICKS CALLS" of the running uml-nf (UMLNF_PID),
+# from the stats it prints on SIGUSR1; "" when there is no uml-nf.
+umlnf_counters() {
+	local log=$LAB_DIR/appliance.log n0 i
+	[ -n "${UMLNF_PID:-}" ] || return 0
+	n0=$(grep -ac 'uml-nf: stats engine ' "$log")
+	kill -USR1 "$UMLNF_PID" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		[ "$(grep -ac 'uml-nf: stats engine ' "$log")" -gt "$n0" ] && break
+		sleep 0.02
+	done
+	sleep 0.05
+	# The last engine line and the device lines after it.
+	awk '/uml-nf: stats engine / { w = $0; sub(/.*wakeups=/, "", w); k = 0; c = 0; next }
+	     /uml-nf: stats dev=/ { for (i = 1; i <= NF; i++) {
+			if ($i ~ /^kicks=/) k += substr($i, 7)
+			if ($i ~ /^calls=/) c += substr($i, 7) } }
+	     END { if (w != "") print w + 0, k, c }' "$log"
+}
+
 flood() {
-	local name=$1 bytes=$2 rate=$3 cfg=$LAB_DIR/$1.trafgen gen tool
+	local name=$1 bytes=$2 rate=$3 cfg=$LAB_DIR/$1.trafgen gen tool u0 u1
 	local c0 c1 r0 r1 k0 k1 g0 g1 i0 i1 t0 t1 el
 	FLOOD_OFFERED=fail FLOOD_PPS=fail FLOOD_TX=0 FLOOD_RX=0
 	FLOOD_CPU_US=fail FLOOD_BUSY_US=fail FLOOD_GEN_PCT=fail
@@ -180,6 +200,7 @@ flood() {
 	[ -n "$ROUTER_PID" ] && k0=$(tree_ticks "$ROUTER_PID")
 	g0=$(tree_ticks "$gen")
 	i0=$(idle_us)
+	u0=$(umlnf_counters)
 	sleep "$BENCH_DURATION"
 	t1=$(now_us)
 	c1=$(ifcount "$FL_TXPID" "$FL_ODEV")
@@ -187,6 +208,7 @@ flood() {
 	[ -n "$ROUTER_PID" ] && k1=$(tree_ticks "$ROUTER_PID")
 	g1=$(tree_ticks "$gen")
 	i1=$(idle_us)
+	u1=$(umlnf_counters)
 	_lab_running "$gen" || { fail "trafgen $name died: $(tail -n 3 "$LAB_DIR/$name.trafgen.log")"; return 1; }
 	kill -INT "$gen" 2>/dev/null
 	wait "$gen" 2>/dev/null
@@ -197,13 +219,19 @@ flood() {
 	FLOOD_OFFERED=$((FLOOD_TX * 1000000 / el))
 	FLOOD_PPS=$((FLOOD_RX * 1000000 / el))
 	FLOOD_GEN_PCT=$(per $((g1 - g0)) $((ticks * el)) 100000000 %.1f)
-	FLOOD_CPU_US=na FLOOD_BUSY_US=na
+	FLOOD_CPU_US=na FLOOD_BUSY_US=na FLOOD_WAKE=na FLOOD_KICKS=na FLOOD_CALLS=na
+	if [ -n "$u0" ] && [ -n "$u1" ] && [ "$FLOOD_RX" -gt 0 ]; then
+		set -- $u0 $u1
+		FLOOD_WAKE=$(per $(($4 - $1)) "$FLOOD_RX" 1 %.3f)
+		FLOOD_KICKS=$(per $(($5 - $2)) "$FLOOD_RX" 1 %.3f)
+		FLOOD_CALLS=$(per $(($6 - $3)) "$FLOOD_RX" 1 %.3f)
+	fi
 	[ -n "$ROUTER_PID" ] && FLOOD_CPU_US=$(per $((k1 - k0)) $((ticks * FLOOD_RX)) 1000000)
 	[ "${ROUTER_BUSY:-0}" = 1 ] &&
 		FLOOD_BUSY_US=$(per $((el - (i1 - i0) > 0 ? el - (i1 - i0) : 0)) "$FLOOD_RX")
 	log "$name: offered $FLOOD_OFFERED pps, received $FLOOD_PPS pps over $((el / 1000)) ms," \
 		"router tree CPU $FLOOD_CPU_US us/pkt, router CPU busy $FLOOD_BUSY_US us/pkt," \
-		"trafgen CPU $FLOOD_GEN_PCT %"
+		"trafgen CPU $FLOOD_GEN_PCT %${u0:+, per frame: $FLOOD_WAKE datapath wakeups, $FLOOD_KICKS kicks, $FLOOD_CALLS calls}"
 }
 
 # Drop UDP at the sink right after the veth counted it: u32 + mirred to a
@@ -289,6 +317,9 @@ cols+=(gen_bound fixed_offered fixed_pps fixed_loss_pct
 	ping_med_ms ping_p99_ms ping_lost
 	cpu_us_per_pkt64 busy_us_per_pkt64 fixed_cpu_us_per_pkt fixed_busy_us_per_pkt)
 for s in $BENCH_SIZES; do cols+=("gen_cpu_pct$s"); done
+# uml-nf only: datapath wakeups, guest kicks and calls to the guest per frame.
+cols+=(wakeups_per_pkt64 kicks_per_pkt64 calls_per_pkt64
+	fixed_wakeups_per_pkt fixed_kicks_per_pkt fixed_calls_per_pkt)
 
 declare -A R          # the variant being measured: key -> value
 declare -A DIRECT     # direct-veth offered rate per size, for gen_bound
@@ -317,6 +348,7 @@ bench_udp() {
 		R[pps$s]=$FLOOD_PPS R[offered$s]=$FLOOD_OFFERED R[gen_cpu_pct$s]=$FLOOD_GEN_PCT
 		if [ "$s" = 64 ]; then
 			R[cpu_us_per_pkt64]=$FLOOD_CPU_US R[busy_us_per_pkt64]=$FLOOD_BUSY_US
+			R[wakeups_per_pkt64]=$FLOOD_WAKE R[kicks_per_pkt64]=$FLOOD_KICKS R[calls_per_pkt64]=$FLOOD_CALLS
 		fi
 		# The generator, not the router, limited this run: it offered within
 		# 10 % of its direct-veth ceiling and the router forwarded >= 90 % of that.
@@ -339,6 +371,8 @@ bench_udp() {
 	fi
 	R[fixed_offered]=$FLOOD_OFFERED R[fixed_pps]=$FLOOD_PPS
 	R[fixed_cpu_us_per_pkt]=$FLOOD_CPU_US R[fixed_busy_us_per_pkt]=$FLOOD_BUSY_US
+	R[fixed_wakeups_per_pkt]=$FLOOD_WAKE R[fixed_kicks_per_pkt]=$FLOOD_KICKS
+	R[fixed_calls_per_pkt]=$FLOOD_CALLS
 }
 
 start_guest() {
@@ -357,7 +391,7 @@ bench_router() {
 	lab_create || bench_fail "lab_create" || return 1
 	CLIENT_PID=$(sleeper "$LAB_NS_CLIENT")
 	SERVER_PID=$(sleeper "$LAB_NS_SERVER")
-	ROUTER_PID='' ROUTER_BUSY=1
+	ROUTER_PID='' ROUTER_BUSY=1 UMLNF_PID=''
 	case $transport in
 	tap | hybrid)
 		lab_bridge_taps || bench_fail "no tap/bridge in the host namespace" || return 1
@@ -380,6 +414,7 @@ bench_router() {
 			bench_fail "start failed" || return 1
 		lab_wait_ready 60 || bench_fail "guest not ready in 60 s" || return 1
 		ROUTER_PID=$LAB_APPLIANCE_PID
+		[ "$kind" = umlnf ] && UMLNF_PID=$LAB_APPLIANCE_PID
 		log "$variant: booted (pid $LAB_APPLIANCE_PID, CPUs $BENCH_ROUTER_CPUS," \
 			"transport=$transport ifname=$vif0/$vif1 gro=$gro)" ;;
 	*) bench_fail "unknown variant"; return 1 ;;
@@ -459,7 +494,7 @@ bench_direct() {
 	lab_ping client 10.0.3.2 2 >/dev/null 2>&1
 	bench_ping "$LAB_NS_CLIENT" 10.0.3.2
 	R[ping_med_ms]=$PING_MED R[ping_p99_ms]=$PING_P99 R[ping_lost]=$PING_LOST
-	ROUTER_PID='' ROUTER_BUSY=0
+	ROUTER_PID='' ROUTER_BUSY=0 UMLNF_PID=''
 	FL_NS=$LAB_NS_CLIENT FL_ODEV=d-c FL_TXPID=$CLIENT_PID FL_RXPID=$SERVER_PID FL_RXDEV=d-s
 	FL_DMAC=$(mac_of "$LAB_NS_SERVER" d-s) FL_DIP=10.0.3.2
 	FL_SMAC=$(mac_of "$LAB_NS_CLIENT" d-c) FL_SIP=10.0.3.1

@@ -29,6 +29,7 @@ struct nf_engine {
 	bool running;
 	pthread_t dp_thread, ctl_thread;
 	int ctl_cpu, dp_cpu;
+	uint64_t wakeups; /* datapath epoll returns with events */
 };
 
 static struct nf_dev *to_dev(struct vu_dev *vu)
@@ -120,6 +121,15 @@ void dev_update_port_interest(struct nf_dev *dev)
  * event). Spurious calls are harmless, so after each call we look again a
  * little later and repeat the call, with backoff, while the guest's
  * used_event still says it is waiting for elements we already published. */
+/* Transmit completion calls (see dev_call_guest): deferred by up to
+ * TX_CALL_DEFER_US while the guest has under 1/TX_CALL_PRESSURE_DIV of its
+ * ring's worth of event gap, i.e. is far from stopping its queue. Each call
+ * is a signal and an interrupt in a UML guest; when it forwards steadily, its
+ * own transmits reap the completions without one. */
+#define TX_CALL_DEFER_US 500
+#define TX_CALL_PRESSURE_DIV 8
+static unsigned tx_call_defer_us = TX_CALL_DEFER_US;
+
 #define RECALL_FIRST_US 2000
 #define RECALL_MAX_US 64000
 
@@ -151,6 +161,15 @@ void dev_call_guest(struct nf_dev *dev, unsigned q)
 	if (!vq_should_call(&vr->vq))
 		return;
 	long long now = now_us();
+	if (q == VNET_Q_TX && tx_call_defer_us &&
+	    vq_event_gap(&vr->vq) < vr->vq.num / TX_CALL_PRESSURE_DIV) {
+		/* Transmit completions of a guest with plenty of ring left:
+		 * its next transmit reaps them anyway, so the call waits and
+		 * is dropped if by then the guest no longer wants it. */
+		if (!dev->call_due[q])
+			dev->call_due[q] = now + tx_call_defer_us;
+		return;
+	}
 	unsigned co = dev->cfg->coalesce_us;
 	if (co && q == VNET_Q_RX && now - dev->call_last[q] < co) {
 		if (!dev->call_due[q])
@@ -167,8 +186,12 @@ static long long recall_check(struct nf_dev *dev, long long now)
 	long long next = 0;
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
 		struct vu_vring *vr = &dev->vu.vrings[q];
-		if (dev->call_due[q] && now >= dev->call_due[q])
-			call_now(dev, q, now);
+		if (dev->call_due[q] && now >= dev->call_due[q]) {
+			if (q == VNET_Q_TX && vr->ready && !vq_call_outstanding(&vr->vq))
+				dev->call_due[q] = 0; /* reaped meanwhile */
+			else
+				call_now(dev, q, now);
+		}
 		if (dev->call_due[q] && (!next || dev->call_due[q] < next))
 			next = dev->call_due[q];
 		if (!dev->recall_at[q])
@@ -202,6 +225,7 @@ static long long recall_check(struct nf_dev *dev, long long now)
 static void note_kick(struct nf_dev *dev, unsigned q)
 {
 	dev->kicked[q] = true;
+	dev->st.kicks++;
 	if (q == VNET_Q_RX && dev->rx_starved) {
 		dev->rx_starved = false;
 		dev->rx_readable = true;
@@ -283,6 +307,8 @@ static void *datapath_main(void *arg)
 			nf_err("datapath: epoll_wait: %s", strerror(errno));
 			break;
 		}
+		if (n > 0)
+			eng->wakeups++;
 		for (int i = 0; i < n; i++) {
 			struct ep_src *src = evs[i].data.ptr;
 			struct nf_dev *dev = src->dev;
@@ -377,6 +403,9 @@ int nf_engine_create(struct nf_engine **out)
 	struct nf_engine *eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		return -ENOMEM;
+	const char *e = getenv("UMLNF_TX_CALL_DEFER_US"); /* A/B switch for bench runs */
+	if (e && *e)
+		tx_call_defer_us = (unsigned)strtoul(e, NULL, 10);
 	eng->dp_epfd = eng->ctl_epfd = eng->wake_fd = eng->ctl_wake_fd = -1;
 	eng->dp_epfd = epoll_create1(EPOLL_CLOEXEC);
 	eng->ctl_epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -554,22 +583,29 @@ void nf_engine_stop(struct nf_engine *eng)
 	eng->running = false;
 }
 
+void nf_engine_guest_halting(struct nf_engine *eng)
+{
+	for (unsigned d = 0; d < eng->ndevs; d++)
+		atomic_store(&eng->devs[d]->vu.halting, true);
+}
+
 void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 {
+	fprintf(out, "uml-nf: stats engine wakeups=%llu\n", (unsigned long long)eng->wakeups);
 	for (unsigned d = 0; d < eng->ndevs; d++) {
 		struct nf_dev *dev = eng->devs[d];
 		const struct nf_stats *s = &dev->st;
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
-			"ctrl_cmds=%llu calls=%llu recalls=%llu rx_waits=%llu rx_segmented=%llu rx_coalesced=%llu host_rx_drops=%lld "
+			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu rx_waits=%llu rx_segmented=%llu rx_coalesced=%llu host_rx_drops=%lld "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
 			(unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
 			(unsigned long long)s->tx_dropped,
 			(unsigned long long)dev->port->tx_drops, (unsigned long long)s->ctrl_cmds,
-			(unsigned long long)s->calls, (unsigned long long)s->recalls,
+			(unsigned long long)s->kicks, (unsigned long long)s->calls, (unsigned long long)s->recalls,
 			(unsigned long long)s->rx_waits, (unsigned long long)s->rx_segmented,
 			(unsigned long long)s->rx_coalesced,
 			dev->port->transport->rx_host_drops

@@ -33,6 +33,10 @@ int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu);
 /* Stops the threads (idempotent). */
 void nf_engine_stop(struct nf_engine *eng);
 
+/* The guest is being halted: ring garbage from here on is reported as the
+ * end of service, not as a protocol error. Any thread. */
+void nf_engine_guest_halting(struct nf_engine *eng);
+
 /* Writes per-device counters, one key=value line per device. */
 void nf_engine_print_stats(struct nf_engine *eng, FILE *out);
 

@@ -162,8 +162,13 @@ void vu_dev_set_broken(struct vu_dev *dev, const char *reason)
 	if (dev->broken)
 		return;
 	dev->broken = reason;
-	nf_err("%s: guest broke the virtio protocol: %s; device stopped until the guest reconnects",
-	       dev->name, reason);
+	if (atomic_load(&dev->halting))
+		/* A halting UML kernel frees ring memory without telling the
+		 * device (virtio_uml just closes the socket at the end). */
+		nf_info("%s: stopped serving the halting guest (%s)", dev->name, reason);
+	else
+		nf_err("%s: guest broke the virtio protocol: %s; device stopped until the guest reconnects",
+		       dev->name, reason);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
 		dev->vrings[q].ready = false;
 	dev->ops->changed(dev);

@@ -17,6 +17,7 @@
 #define NF_VHOST_USER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -73,6 +74,7 @@ struct vu_dev {
 	struct vu_vring vrings[VNET_NQUEUES];
 	struct virtio_net_config config;
 	const char *broken;    /* reason, or NULL */
+	atomic_bool halting;   /* the guest is shutting down: its rings may be scribbled on */
 };
 
 /* Initialises dev and listens on path (replacing a stale socket file).

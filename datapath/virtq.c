@@ -210,6 +210,18 @@ bool vq_call_outstanding(struct vq *q)
 	return (uint16_t)(q->used_idx - 1 - event) < 0x8000;
 }
 
+unsigned vq_event_gap(struct vq *q)
+{
+	if (q->broken || !q->event_idx)
+		return q->num; /* no way to tell: assume the worst */
+	uint16_t avail = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+	uint16_t gap = (uint16_t)(avail - *used_event(q));
+	/* A used_event ahead of the avail index (or further behind than the
+	 * ring is long) is the guest's own business: report no pressure only
+	 * for a plausible gap, and "full" for nonsense. */
+	return gap <= q->num ? gap : q->num;
+}
+
 bool vq_kick_enable_after(struct vq *q, unsigned seen)
 {
 	if (q->broken)

@@ -92,6 +92,13 @@ bool vq_call_outstanding(struct vq *q);
 /* Number of chains the guest has made available and we have not popped. */
 unsigned vq_pending(struct vq *q);
 
+/* How far the guest's used_event lies behind its avail index: a lower bound
+ * on a quarter of the buffers it has in flight when it asked to be called
+ * (a guest that re-arms "delayed" puts used_event 3/4 of the way to its
+ * avail index). The ring size without event_idx. Used to tell a guest that can wait for
+ * its transmit completions from one that is running out of ring. */
+unsigned vq_event_gap(struct vq *q);
+
 /* Asks the guest to kick us when it adds buffers, then re-checks: returns
  * true if buffers arrived meanwhile (keep working instead of sleeping). */
 bool vq_kick_enable(struct vq *q);

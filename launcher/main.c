@@ -289,9 +289,15 @@ static int pick_cpus(bool pin, int *guest_cpu, int *dp_cpu)
 
 static struct nf_engine *dump_engine;
 
+static void note_halting(void)
+{
+	nf_engine_guest_halting(dump_engine);
+}
+
 static void dump_state(void)
 {
 	nf_engine_dump(dump_engine, stderr);
+	nf_engine_print_stats(dump_engine, stderr);
 }
 
 int main(int argc, char **argv)
@@ -411,6 +417,7 @@ int main(int argc, char **argv)
 		.mc_client = mc_client,
 		.halt_timeout_ms = HALT_TIMEOUT_MS,
 		.on_usr1 = dump_state,
+		.on_halt = note_halting,
 	};
 	dump_engine = eng;
 	nf_info("booting %s (%s) umid=%s%s", L.kernel, info.version, L.umid,

@@ -117,6 +117,8 @@ static int kill_children(void)
 static void request_halt(struct sv_guest *g)
 {
 	char reply[128];
+	if (g->on_halt)
+		g->on_halt();
 	int rc = mc_command(g->mc_sock, g->mc_client, "halt", reply, sizeof(reply), 2000);
 	if (rc == 0)
 		nf_info("guest is halting");

@@ -18,6 +18,7 @@ struct sv_guest {
 	const char *mc_client;  /* where our mconsole client binds */
 	int halt_timeout_ms;    /* after this, SIGKILL */
 	void (*on_usr1)(void);  /* SIGUSR1: dump state (optional) */
+	void (*on_halt)(void);  /* before asking the guest to halt (optional) */
 };
 
 /* Blocks the signals the supervisor handles; call before starting threads so
