@@ -4,7 +4,9 @@
 #   make deps       install the Debian packages everything needs (idempotent)
 #   make image      build the default router image (build/images/router.img)
 #   make image-firewall  the firewall preset image (build/images/firewall.img):
-#                   router + nft + configs/firewall/firewall.nft
+#                   router + configs/firewall/ (nft ruleset, iptables-legacy twin)
+#   make image-bridge    the bridge preset image (build/images/bridge.img):
+#                   br0 of eth0..ethN + configs/bridge/bridge.nft
 #   make demo       deps + build + image, then run the netns lab demo
 #   make test       deps + unit tests (ASan/UBSan) + integration tests
 #   make unit       unit tests only
@@ -13,6 +15,11 @@
 #   make guest-kernel  build the NF-tuned UML guest kernel (slow; never part of
 #                   the targets above) into ~/.cache/uml-nf/kernel/, which
 #                   uml-nf then prefers over the stock linux.uml
+#   make image-debian   the router on a Debian userland (build/images/router-debian.img;
+#                   images-debian: every preset, PRESET-debian.img); the first
+#                   build takes minutes and the package mirror, then cached
+#   make test-debian    images-debian + tests/integration/27-image-debian.sh
+#                   (opt-in: never part of `make test`)
 
 CC      ?= gcc
 BUILD   ?= build
@@ -32,7 +39,7 @@ endif
 # Debian packages used anywhere in the project (build, image, lab, bench).
 DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
-	gnuplot-nox iputils-ping nftables
+	gnuplot-nox iputils-ping nftables iptables
 
 # Only for `make guest-kernel`: the kernel source and what building ARCH=um
 # needs beyond build-essential.
@@ -94,7 +101,8 @@ guest-kernel:
 
 # ---- guest image --------------------------------------------------------------
 IMAGE := $(BUILD)/images/router.img
-IMAGE_INPUTS := configs/router/init configs/router/router.conf configs/router/build-image.sh
+IMAGE_INPUTS := configs/router/init configs/router/router.conf configs/router/build-image.sh \
+	configs/router/udhcpc.script
 
 image: $(IMAGE)
 
@@ -105,8 +113,32 @@ FIREWALL_IMAGE := $(BUILD)/images/firewall.img
 
 image-firewall: $(FIREWALL_IMAGE)
 
-$(FIREWALL_IMAGE): $(IMAGE_INPUTS) configs/firewall/firewall.nft configs/firewall/router.conf
+$(FIREWALL_IMAGE): $(IMAGE_INPUTS) configs/firewall/firewall.nft configs/firewall/firewall.iptables \
+		configs/firewall/router.conf
 	$(Q)bash configs/router/build-image.sh $@ --preset firewall
+
+BRIDGE_IMAGE := $(BUILD)/images/bridge.img
+
+image-bridge: $(BRIDGE_IMAGE)
+
+$(BRIDGE_IMAGE): $(IMAGE_INPUTS) configs/bridge/bridge.nft configs/bridge/router.conf
+	$(Q)bash configs/router/build-image.sh $@ --preset bridge
+
+# ---- Debian-base images (opt-in: the first build needs minutes and the mirror) --
+DEBIAN_PRESETS := router firewall $(if $(wildcard configs/bridge),bridge)
+DEBIAN_IMAGES := $(patsubst %,$(BUILD)/images/%-debian.img,$(DEBIAN_PRESETS))
+
+image-debian: $(BUILD)/images/router-debian.img
+
+images-debian: $(DEBIAN_IMAGES)
+
+$(BUILD)/images/%-debian.img: $(IMAGE_INPUTS) configs/base/debian.sh \
+		$(wildcard configs/firewall/* configs/bridge/*)
+	$(Q)bash configs/router/build-image.sh $@ --preset $* --base debian
+
+test-debian: all images-debian
+	$(Q)UMLNF_TEST_DEBIAN=1 UMLNF=$(BUILD)/uml-nf timeout -k 30 1200 \
+		bash tests/integration/27-image-debian.sh
 
 # ---- demo ---------------------------------------------------------------------
 demo: deps
@@ -117,9 +149,9 @@ demo: deps
 unit:
 	$(Q)$(MAKE) --no-print-directory -C tests/unit BUILD=$(abspath $(BUILD))/test run
 
-integration: all image image-firewall $(BUILD)/san/uml-nf
+integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf
 	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) \
-		FIREWALL_IMAGE=$(FIREWALL_IMAGE) bash tests/integration/run.sh
+		FIREWALL_IMAGE=$(FIREWALL_IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash tests/integration/run.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit
@@ -137,4 +169,5 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps image image-firewall demo unit integration test fuzz bench clean guest-kernel
+.PHONY: all deps image image-firewall image-bridge demo unit integration test fuzz bench clean guest-kernel
+.PHONY: image-debian images-debian test-debian

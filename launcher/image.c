@@ -16,15 +16,23 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: uml-nf image build PRESET -o FILE [--size SIZE] [--base busybox]\n"
+		"Usage: uml-nf image build PRESET -o FILE [--size SIZE] [--base busybox|debian]\n"
 		"                         [--hostname NAME] [--root-password PASSWORD]\n"
 		"\n"
 		"Builds a sparse ext4 appliance image without root privileges or mounts.\n"
-		"Presets: router (forwarding between eth0..ethN, config in /etc/router.conf),\n"
-		"         firewall (router + nftables ruleset /etc/firewall.nft; needs the\n"
-		"         tuned kernel from `make guest-kernel`).\n"
-		"  --size SIZE        image size (default 64M)\n"
-		"  --base busybox     static busybox userland (the only base so far)\n"
+		"Presets: router (forwarding between eth0..ethN, config in /etc/router.conf;\n"
+		"         static or DHCP addresses, optional NAT with nft or iptables-legacy),\n"
+		"         firewall (router + stateful ruleset: nftables /etc/firewall.nft on\n"
+		"         the tuned kernel, iptables-legacy /etc/firewall.iptables on the\n"
+		"         stock one),\n"
+		"         bridge (Ethernet bridge br0 of eth0..ethN, bridge-family nftables\n"
+		"         filter /etc/bridge.nft; both kernels).\n"
+		"  --size SIZE        image size (default 64M; 1G with --base debian, sparse)\n"
+		"  --base busybox     static busybox userland (default; seconds, a few MB)\n"
+		"  --base debian      minimal Debian userland (nftables, iproute2, ethtool,\n"
+		"                     tcpdump, iperf3) from mmdebstrap; the first build takes\n"
+		"                     minutes and the package mirror ($UMLNF_DEBIAN_MIRROR),\n"
+		"                     later ones reuse ~/.cache/uml-nf/base ($UMLNF_BASE_CACHE)\n"
 		"  --hostname NAME    guest host name\n"
 		"  --root-password P  root password (for a console login)\n");
 }
@@ -101,14 +109,13 @@ int nf_image_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(preset, "router") != 0 && strcmp(preset, "firewall") != 0) {
-		nf_err("image build: unknown preset \"%s\" (router, firewall)", preset);
+	if (strcmp(preset, "router") != 0 && strcmp(preset, "firewall") != 0 &&
+	    strcmp(preset, "bridge") != 0) {
+		nf_err("image build: unknown preset \"%s\" (router, firewall, bridge)", preset);
 		return 2;
 	}
-	if (strcmp(base, "busybox") != 0) {
-		nf_err("image build: --base %s: %s", base,
-		       strcmp(base, "debian") == 0 ? "not supported yet (only busybox)"
-						   : "unknown base (busybox)");
+	if (strcmp(base, "busybox") != 0 && strcmp(base, "debian") != 0) {
+		nf_err("image build: --base %s: unknown base (busybox, debian)", base);
 		return 2;
 	}
 	if (find_builder(builder, sizeof(builder)) < 0) {
@@ -124,6 +131,8 @@ int nf_image_main(int argc, char **argv)
 	args[n++] = out;
 	args[n++] = "--preset";
 	args[n++] = preset;
+	args[n++] = "--base";
+	args[n++] = base;
 	if (size) {
 		args[n++] = "--size";
 		args[n++] = size;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Proves `uml-nf image build` makes images without root tricks or mounts, applies --hostname/--root-password, and refuses bad input leaving no file.
-# How: build router and firewall images into a temp dir, read them back with debugfs; bad preset/base/hostname/size must fail with no image left behind.
+# How: build router, firewall and bridge images into a temp dir, read them back with debugfs; bad preset/base/hostname/size must fail with no image left behind.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -28,6 +28,25 @@ step "firewall image carries nft and its ruleset"
 img_cat "$dir/f.img" /etc/firewall.nft | grep -q 'table inet filter' || die "no ruleset"
 debugfs -R 'stat /usr/sbin/nft' "$dir/f.img" 2>/dev/null | grep -q 'Type: regular' || die "no nft"
 img_cat "$dir/f.img" /etc/shadow | grep -q '^root:\*:' || die "root must have no password by default"
+img_cat "$dir/f.img" /etc/firewall.iptables | grep -q '^\*filter' || die "no iptables-legacy ruleset"
+img_cat "$dir/f.img" /etc/router.conf | grep -q '^FIREWALL_LEGACY=/etc/firewall.iptables$' ||
+	die "router.conf lacks FIREWALL_LEGACY"
+debugfs -R 'stat /usr/sbin/iptables-legacy-restore' "$dir/f.img" 2>/dev/null | grep -q 'Type: symlink' ||
+	die "no iptables-legacy-restore"
+img_cat "$dir/f.img" /usr/lib/x86_64-linux-gnu/xtables/libxt_conntrack.so | head -c 4 | grep -q ELF ||
+	die "no xtables extensions"
+
+step "bridge image carries nft, its ruleset and the stock kernel's bridge modules"
+"$UMLNF" image build bridge -o "$dir/b.img" >"$dir/build.log" 2>&1 ||
+	{ cat "$dir/build.log"; die "image build bridge"; }
+img_cat "$dir/b.img" /etc/bridge.nft | grep -q 'table bridge filter' || die "no bridge ruleset"
+img_cat "$dir/b.img" /etc/router.conf | grep -q '^BRIDGE=br0$' || die "router.conf lacks BRIDGE=br0"
+debugfs -R 'stat /usr/sbin/nft' "$dir/b.img" 2>/dev/null | grep -q 'Type: regular' || die "no nft"
+for v in /usr/lib/uml/modules/*/; do
+	v=$(basename "$v")
+	img_cat "$dir/b.img" "/lib/modules/$v/modules.dep" | grep -q '^kernel/net/bridge/bridge.ko: ' ||
+		die "no bridge.ko in the image's modules.dep for $v"
+done
 
 step "bad input: exit status, message, nothing left behind"
 check_bad() {
@@ -42,7 +61,7 @@ check_bad() {
 	echo "    ok: $* -> $rc"
 }
 check_bad 2 'unknown preset' nope
-check_bad 2 'not supported yet' router --base debian
+check_bad 2 'unknown base' router --base ubuntu
 check_bad 1 'not a valid host name' router --hostname 'two words'
 check_bad 1 'mkfs.ext4 failed' router --size 1M
 pass "image build: presets, options and refusals"
