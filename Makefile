@@ -136,9 +136,17 @@ $(BUILD)/images/%-debian.img: $(IMAGE_INPUTS) configs/base/debian.sh \
 		$(wildcard configs/firewall/* configs/bridge/*)
 	$(Q)bash configs/router/build-image.sh $@ --preset $* --base debian
 
+# 27 builds and boots the Debian-base images; 30/31/32 then prove each
+# preset's function on them (stock kernel, and the tuned one when built).
 test-debian: all images-debian
 	$(Q)UMLNF_TEST_DEBIAN=1 UMLNF=$(BUILD)/uml-nf timeout -k 30 1200 \
 		bash tests/integration/27-image-debian.sh
+	$(Q)set -e; for t in 30 31 32; do \
+		echo "== test $$t on Debian-base images"; \
+		UMLNF=$(abspath $(BUILD))/uml-nf IMAGE=$(abspath $(BUILD))/images/router-debian.img \
+		FIREWALL_IMAGE=$(abspath $(BUILD))/images/firewall-debian.img \
+		BRIDGE_IMAGE=$(abspath $(BUILD))/images/bridge-debian.img \
+		timeout -k 30 300 bash tests/integration/$$t-*.sh; done
 
 # ---- demo ---------------------------------------------------------------------
 demo: deps
