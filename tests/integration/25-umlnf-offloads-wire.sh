@@ -11,7 +11,7 @@ MSS_MAX=1448
 stat_of() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<"$1"; }
 
 results=()
-for variant in 1 1-mss 0; do
+for variant in ${T25_VARIANTS:-1 1-mss 0}; do
 	gro=${variant%%-*}
 	step "[$variant] lab; p-veth1 with TSO and tx checksum off"
 	lab_create || die "lab_create"
@@ -47,18 +47,26 @@ for variant in 1 1-mss 0; do
 	fields=$(timeout 60 tshark -r "$pcap" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
 		-Y "tcp.len > 0" -T fields -e tcp.len -e ip.checksum.status -e tcp.checksum.status \
 		-e frame.number -e frame.len -e frame.cap_len -e tcp.seq_raw -e tcp.flags -e ip.id \
+		-e tcp.checksum -e tcp.checksum_calculated \
 		2>/dev/null) || die "tshark read"
 	# Checksum status: 1 good, 0 bad, 2 not verifiable (a frame cut short
-	# in the capture: counted apart, not a wire error).
-	read -r n big badip badtcp unver < <(awk '{ n++; if ($1 > m) big++; if ($2 == 0) bi++
-		if ($3 == 0) bt++; if ($2 == 2 || $3 == 2) un++ }
-		END { print n + 0, big + 0, bi + 0, bt + 0, un + 0 }' m=$MSS_MAX <<<"$fields")
-	echo "    captured $n data segments: $big over $MSS_MAX bytes, $badip bad IP, $badtcp bad TCP checksums, $unver not verifiable"
+	# in the capture: counted apart, not a wire error). A TCP checksum of
+	# 0xffff where 0x0000 is computed is the one's complement negative zero
+	# (RFC 1624), which every receiver's sum check accepts; Linux's software
+	# checksum (skb_checksum_help on a tx-csum-off device) writes it for
+	# about one segment in 65536. tshark flags it, so it is counted apart.
+	read -r n big badip badtcp unver negz < <(awk -F'\t' '{ n++; if ($1 > m) big++; if ($2 == 0) bi++
+		if ($3 == 0) { if ($10 == "0xffff" && $11 == "0x0000") nz++; else bt++ }
+		if ($2 == 2 || $3 == 2) un++ }
+		END { print n + 0, big + 0, bi + 0, bt + 0, un + 0, nz + 0 }' m=$MSS_MAX <<<"$fields")
+	echo "    captured $n data segments: $big over $MSS_MAX bytes, $badip bad IP, $badtcp bad TCP checksums," \
+		"$unver not verifiable, $negz 0xffff for 0x0000"
 	[ "$n" -gt 100 ] || die "too few data segments captured ($n)"
 	[ "$big" -eq 0 ] || die "$big segments larger than the MSS on the wire"
 	if [ "$badip" -ne 0 ] || [ "$badtcp" -ne 0 ]; then
-		echo "    bad segments (len ipcsum tcpcsum frame framelen caplen seq flags ipid):"
-		awk '$2 == 0 || $3 == 0' <<<"$fields" | head -n 10 | sed 's/^/      /'
+		echo "    bad segments (len ipcsum tcpcsum frame framelen caplen seq flags ipid csum calc):"
+		awk -F'\t' '$2 == 0 || ($3 == 0 && !($10 == "0xffff" && $11 == "0x0000"))' <<<"$fields" |
+			head -n 10 | sed 's/^/      /'
 		cp "$pcap" "${TMPDIR:-/tmp}/uml-nf-25-bad-$variant.pcap" 2>/dev/null &&
 			echo "    capture kept as ${TMPDIR:-/tmp}/uml-nf-25-bad-$variant.pcap"
 		die "invalid checksums on the wire"
