@@ -27,7 +27,7 @@ BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
 BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
 BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-780}
@@ -375,18 +375,25 @@ bench_udp() {
 	R[fixed_calls_per_pkt]=$FLOOD_CALLS
 }
 
+# start_guest KIND [uml-nf flags...]
 start_guest() {
-	if [ "$1" = umlnf ]; then lab_start_umlnf "$UMLNF" "$IMAGE"; else lab_start_stock "$IMAGE"; fi
+	local kind=$1
+	shift
+	# shellcheck disable=SC2086 # BENCH_UMLNF_ARGS is a word list on purpose
+	if [ "$kind" = umlnf ]; then lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
+	else lab_start_stock "$IMAGE"; fi
 }
 
 # bench_router VARIANT: boot (or set up the host router), measure, stop;
-# fills R. VARIANT: host-router, umlnf-raw-groN or stock-TRANSPORT-groN
+# fills R. VARIANT: host-router, umlnf-raw-groN[-pollUSECS] (uml-nf --poll
+# USECS) or stock-TRANSPORT-groN
 # (TRANSPORT raw, tap or hybrid; N the vecN: gro= option).
 bench_router() {
-	local variant=$1 kind transport gro vif0=p-veth0 vif1=p-veth1 gmac
-	IFS=- read -r kind transport gro <<<"$variant"
+	local variant=$1 kind transport gro extra flags=() vif0=p-veth0 vif1=p-veth1 gmac
+	IFS=- read -r kind transport gro extra <<<"$variant"
+	case $extra in poll[0-9]*) flags=(--poll "${extra#poll}") ;; esac
 	gro=${gro#gro}
-	lab_init "bench-$variant" || return 1
+	lab_init "b-$variant" || return 1
 	bench_trap
 	lab_create || bench_fail "lab_create" || return 1
 	CLIENT_PID=$(sleeper "$LAB_NS_CLIENT")
@@ -410,7 +417,7 @@ bench_router() {
 		local vopts=gro=$gro
 		[ "$kind" = umlnf ] && vopts+=${BENCH_UMLNF_OPTS:+,$BENCH_UMLNF_OPTS}
 		LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=$vopts LAB_VEC_TRANSPORT=$transport \
-			LAB_VEC_IF0=$vif0 LAB_VEC_IF1=$vif1 start_guest "$kind" ||
+			LAB_VEC_IF0=$vif0 LAB_VEC_IF1=$vif1 start_guest "$kind" "${flags[@]}" ||
 			bench_fail "start failed" || return 1
 		lab_wait_ready 60 || bench_fail "guest not ready in 60 s" || return 1
 		ROUTER_PID=$LAB_APPLIANCE_PID
@@ -541,7 +548,7 @@ for v in "${list[@]}"; do
 	else
 		case $v in
 		direct-veth) bench_direct ;;
-		host-router | umlnf-raw-gro[01] | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01])
+		host-router | umlnf-raw-gro[01] | umlnf-raw-gro[01]-poll[0-9]* | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01])
 			bench_router "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac

@@ -30,6 +30,7 @@ struct nf_engine {
 	pthread_t dp_thread, ctl_thread;
 	int ctl_cpu, dp_cpu;
 	uint64_t wakeups; /* datapath epoll returns with events */
+	unsigned poll_us; /* 0: event-driven; else timed polling while busy */
 };
 
 static struct nf_dev *to_dev(struct vu_dev *vu)
@@ -129,6 +130,9 @@ void dev_update_port_interest(struct nf_dev *dev)
 #define TX_CALL_DEFER_US 500
 #define TX_CALL_PRESSURE_DIV 8
 static unsigned tx_call_defer_us = TX_CALL_DEFER_US;
+
+/* Timed polling (poll_us): stays on while events came within this long. */
+#define POLL_ACTIVE_US 2000
 
 #define RECALL_FIRST_US 2000
 #define RECALL_MAX_US 64000
@@ -290,12 +294,19 @@ static void *datapath_main(void *arg)
 	struct epoll_event evs[64];
 	bool busy = false;
 
-	long long deadline = 0;
+	long long deadline = 0, last_event = 0;
 
 	pin_self(eng->dp_cpu);
 	while (!atomic_load(&eng->stop)) {
 		struct timespec ts = { 0, 0 }, *timeout = &ts;
-		if (!busy && deadline) {
+		if (eng->poll_us && !busy && now_us() - last_event < POLL_ACTIVE_US) {
+			/* Timed polling while traffic flows: sleep without
+			 * listening, so the frames and kicks of the next
+			 * poll_us are handled in one batch and one wakeup;
+			 * back to sleeping on events after a quiet spell. */
+			struct timespec nap = { 0, (long)eng->poll_us * 1000 };
+			nanosleep(&nap, NULL);
+		} else if (!busy && deadline) {
 			long long left = deadline - now_us();
 			if (left > 0)
 				ts = (struct timespec){ left / 1000000, (left % 1000000) * 1000 };
@@ -307,8 +318,10 @@ static void *datapath_main(void *arg)
 			nf_err("datapath: epoll_wait: %s", strerror(errno));
 			break;
 		}
-		if (n > 0)
+		if (n > 0) {
 			eng->wakeups++;
+			last_event = now_us();
+		}
 		for (int i = 0; i < n; i++) {
 			struct ep_src *src = evs[i].data.ptr;
 			struct nf_dev *dev = src->dev;
@@ -581,6 +594,13 @@ void nf_engine_stop(struct nf_engine *eng)
 	pthread_join(eng->dp_thread, NULL);
 	pthread_join(eng->ctl_thread, NULL);
 	eng->running = false;
+}
+
+void nf_engine_set_poll(struct nf_engine *eng, unsigned poll_us)
+{
+	eng->poll_us = poll_us > NF_POLL_MAX_US ? NF_POLL_MAX_US : poll_us;
+	if (eng->poll_us)
+		nf_info("datapath: timed polling every %u us while traffic flows", eng->poll_us);
 }
 
 void nf_engine_guest_halting(struct nf_engine *eng)

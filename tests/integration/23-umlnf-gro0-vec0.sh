@@ -1,6 +1,6 @@
 #!/bin/bash
-# Proves uml-nf forwards without virtio-net offloads (gro=0) and with packet-at-a-time I/O (vec=0).
-# How: two boots in one lab (LAB_VEC_OPTS gro=0, then vec=0), host offloads off; ping both ways and 2 s iperf3 > 0 in each.
+# Proves uml-nf forwards without virtio-net offloads (gro=0), with packet-at-a-time I/O (vec=0), and with timed polling (--poll 100).
+# How: three boots in one lab (LAB_VEC_OPTS gro=0, vec=0, then gro=1 with --poll 100), host offloads off; ping both ways and 2 s iperf3 > 0 in each.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -16,15 +16,24 @@ timeout 10 ip netns exec "$LAB_NS_SERVER" ethtool -K s-eth0 tso off gso off tx o
 	die "ethtool -K"
 
 results=()
-for opts in gro=0 vec=0; do
-	step "boot uml-nf with LAB_VEC_OPTS=$opts"
-	LAB_VEC_OPTS=$opts lab_start_umlnf "$UMLNF" "$IMAGE" || die "start ($opts)"
-	echo "    args: ${LAB_UML_ARGS[0]} ${LAB_UML_ARGS[1]}"
-	lab_wait_ready 60 || die "not ready ($opts)"
+for opts in gro=0 vec=0 poll; do
+	extra=()
 	want_gro=0 want_vec=1
 	[ "$opts" = vec=0 ] && want_vec=0
+	vopts=$opts
+	if [ "$opts" = poll ]; then
+		extra=(--poll 100) want_gro=1 vopts=gro=1
+	fi
+	step "boot uml-nf with LAB_VEC_OPTS=$vopts ${extra[*]}"
+	LAB_VEC_OPTS=$vopts lab_start_umlnf "$UMLNF" "$IMAGE" "${extra[@]}" || die "start ($opts)"
+	echo "    args: ${LAB_UML_ARGS[0]} ${LAB_UML_ARGS[1]} ${extra[*]}"
+	lab_wait_ready 60 || die "not ready ($opts)"
 	grep -q "uml-nf: vec0: .*gro $want_gro, vec $want_vec" "$LAB_DIR/appliance.log" ||
 		die "uml-nf did not report gro $want_gro, vec $want_vec for vec0"
+	if [ "$opts" = poll ]; then
+		grep -q "uml-nf: datapath: timed polling every 100 us" "$LAB_DIR/appliance.log" ||
+			die "uml-nf did not report timed polling"
+	fi
 
 	step "[$opts] ping client -> server and server -> client"
 	lab_ping client "$LAB_SERVER_ADDR" 3 >"$LAB_DIR/ping1.txt" ||
@@ -54,4 +63,4 @@ done
 step "destroy and assert clean"
 lab_destroy
 lab_assert_clean || exit 1
-pass "gro=0 and vec=0 forward (${results[*]})"
+pass "gro=0, vec=0 and --poll 100 forward (${results[*]})"
