@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs every tests/integration/NN-*.sh in order, each under a timeout, one
 # PASS/FAIL line per test, then "N passed, N failed"; non-zero if any failed.
+# With arguments, only the tests whose number is given: run.sh 25 31
 #
 # env: UMLNF (default build/uml-nf), IMAGE (default build/images/router.img),
 #      FIREWALL_IMAGE (default build/images/firewall.img),
@@ -24,9 +25,16 @@ passed=0 failed=0
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/uml-nf-itest.XXXXXX") || exit 1
 trap 'rm -rf "$logdir"' EXIT
 
+for n in "$@"; do
+	case $n in [0-9][0-9]) ;; *) echo "run.sh: '$n' is not a test number (NN)" >&2; exit 2 ;; esac
+	[ -n "$(ls "$dir/$n"-*.sh 2>/dev/null)" ] || { echo "run.sh: no test $n" >&2; exit 2; }
+done
 for t in "$dir"/[0-9][0-9]-*.sh; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .sh)
+	if [ $# -gt 0 ]; then
+		case " $* " in *" ${name%%-*} "*) ;; *) continue ;; esac
+	fi
 	start=$(date +%s)
 	# -k: a test that ignores SIGTERM gets SIGKILL 30 s later.
 	timeout -k 30 "$TEST_TIMEOUT" bash "$t" </dev/null >"$logdir/$name.log" 2>&1
