@@ -5,6 +5,7 @@
 #
 # env: UMLNF, IMAGE, PROF_VEC_OPTS (default gro=1), PROF_SECONDS (4), PROF_BYTES (60),
 #      PROF_GAP (trafgen -t: 0 = flat out, e.g. 20us = 50 kpps),
+#      PROF_UMLNF_ARGS (extra uml-nf flags, e.g. "--poll 100"),
 #      PROF_STOCK=1 to profile stock linux.uml instead; output in build/bench/profile-*.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh"
@@ -24,7 +25,8 @@ export LAB_VEC_OPTS=${PROF_VEC_OPTS:-gro=1} LAB_CPUS=1
 if [ "${PROF_STOCK:-0}" = 1 ]; then
 	lab_start_stock "$IMAGE" || die "start"
 else
-	lab_start_umlnf "$UMLNF" "$IMAGE" || die "start"
+	# shellcheck disable=SC2086 # a word list on purpose
+	lab_start_umlnf "$UMLNF" "$IMAGE" ${PROF_UMLNF_ARGS:-} || die "start"
 fi
 lab_wait_ready 60 || die "not ready"
 lab_ping client "$LAB_SERVER_ADDR" 2 >/dev/null || die "ping"
