@@ -131,8 +131,19 @@ void dev_update_port_interest(struct nf_dev *dev)
 #define TX_CALL_PRESSURE_DIV 8
 static unsigned tx_call_defer_us = TX_CALL_DEFER_US;
 
-/* Timed polling (poll_us): stays on while events came within this long. */
-#define POLL_ACTIVE_US 2000
+/* Timed polling (poll_us) is on while the current or the previous window of
+ * POLL_WINDOW_US moved at least POLL_MIN_FRAMES frames: a flow, not a lone
+ * ping, which keeps its event-driven latency. */
+#define POLL_WINDOW_US 2000
+#define POLL_MIN_FRAMES 8
+
+static uint64_t frames_moved(const struct nf_engine *eng)
+{
+	uint64_t n = 0;
+	for (unsigned d = 0; d < eng->ndevs; d++)
+		n += eng->devs[d]->st.rx_packets + eng->devs[d]->st.tx_packets;
+	return n;
+}
 
 #define RECALL_FIRST_US 2000
 #define RECALL_MAX_US 64000
@@ -294,16 +305,19 @@ static void *datapath_main(void *arg)
 	struct epoll_event evs[64];
 	bool busy = false;
 
-	long long deadline = 0, last_event = 0;
+	long long deadline = 0, window_start = 0;
+	uint64_t window_from = 0, prev_window = 0; /* frames_moved() marks */
 
 	pin_self(eng->dp_cpu);
 	while (!atomic_load(&eng->stop)) {
 		struct timespec ts = { 0, 0 }, *timeout = &ts;
-		if (eng->poll_us && !busy && now_us() - last_event < POLL_ACTIVE_US) {
+		if (eng->poll_us && !busy &&
+		    (prev_window >= POLL_MIN_FRAMES ||
+		     frames_moved(eng) - window_from >= POLL_MIN_FRAMES)) {
 			/* Timed polling while traffic flows: sleep without
 			 * listening, so the frames and kicks of the next
-			 * poll_us are handled in one batch and one wakeup;
-			 * back to sleeping on events after a quiet spell. */
+			 * poll_us are handled in one batch and one wakeup.
+			 * Back to sleeping on events after a quiet window. */
 			struct timespec nap = { 0, (long)eng->poll_us * 1000 };
 			nanosleep(&nap, NULL);
 		} else if (!busy && deadline) {
@@ -318,10 +332,8 @@ static void *datapath_main(void *arg)
 			nf_err("datapath: epoll_wait: %s", strerror(errno));
 			break;
 		}
-		if (n > 0) {
+		if (n > 0)
 			eng->wakeups++;
-			last_event = now_us();
-		}
 		for (int i = 0; i < n; i++) {
 			struct ep_src *src = evs[i].data.ptr;
 			struct nf_dev *dev = src->dev;
@@ -363,6 +375,13 @@ static void *datapath_main(void *arg)
 		busy = false;
 		deadline = 0;
 		long long now = now_us();
+		if (eng->poll_us && now - window_start >= POLL_WINDOW_US) {
+			uint64_t moved = frames_moved(eng);
+			/* A window that ended long ago counts as quiet. */
+			prev_window = now - window_start < 2 * POLL_WINDOW_US ? moved - window_from : 0;
+			window_start = now;
+			window_from = moved;
+		}
 		for (unsigned d = 0; d < eng->ndevs; d++) {
 			struct nf_dev *dev = eng->devs[d];
 			pthread_mutex_lock(&dev->vu.lock);

@@ -30,10 +30,10 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 /* Starts the control and datapath threads; cpu < 0 leaves a thread unpinned. */
 int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu);
 
-/* Timed polling: while events keep coming, the datapath thread naps for
- * poll_us between passes instead of sleeping on events, so the frames and
- * guest kicks of each period cost one wakeup. 0 (default) = event-driven
- * only. Call before nf_engine_start. */
+/* Timed polling: while frames flow (at least 8 per 2 ms), the datapath
+ * thread naps for poll_us between passes instead of sleeping on events, so
+ * the frames and guest kicks of each period cost one wakeup. 0 (default) =
+ * event-driven only. Call before nf_engine_start. */
 #define NF_POLL_MAX_US 1000
 void nf_engine_set_poll(struct nf_engine *eng, unsigned poll_us);
 
