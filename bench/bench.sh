@@ -107,17 +107,67 @@ tree_ticks() {
 # Idle time of the router CPUs in microseconds (cpuidle residency is precise;
 # /proc/stat undercounts softirq in this VM).
 idle_us() {
-	local sum=0 c part a b v
-	IFS=, read -r -a parts <<<"$BENCH_ROUTER_CPUS"
-	for part in "${parts[@]}"; do
-		a=${part%-*} b=${part#*-}
-		for ((c = a; c <= b; c++)); do
-			for v in /sys/devices/system/cpu/cpu$c/cpuidle/state*/time; do
-				[ -r "$v" ] && sum=$((sum + $(<"$v")))
-			done
+	local sum=0 c v
+	for c in $(router_cpus); do
+		for v in /sys/devices/system/cpu/cpu$c/cpuidle/state*/time; do
+			[ -r "$v" ] && sum=$((sum + $(<"$v")))
 		done
 	done
 	echo "$sum"
+}
+
+# The router CPUs one per line, from a list like "1" or "0,2-3".
+router_cpus() {
+	local part a b c
+	IFS=, read -r -a parts <<<"$BENCH_ROUTER_CPUS"
+	for part in "${parts[@]}"; do
+		a=${part%-*} b=${part#*-}
+		for ((c = a; c <= b; c++)); do echo "$c"; done
+	done
+}
+
+# CPU busy time by cycle soaking (bench/soak.c; see there why the cpuidle
+# residency is not enough): soak_start runs one SCHED_IDLE spinner per router
+# CPU, soak_stop ends them and sets SOAK_BUSY to the busy CPU-microseconds of
+# the window ("" without a calibration). SOAK_BASE[cpu]: loops/s when idle.
+declare -A SOAK_BASE
+SOAK_PIDS=()
+soak_calibrate() {
+	local c out
+	[ -x "$SOAK" ] || return 0
+	for c in $(router_cpus); do
+		out=$("$SOAK" -c "$c" -t 1) || continue
+		SOAK_BASE[$c]=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
+		log "soak: CPU $c idle rate ${SOAK_BASE[$c]} loops/s"
+	done
+}
+soak_start() {
+	local c
+	SOAK_PIDS=()
+	[ -x "$SOAK" ] && [ "${#SOAK_BASE[@]}" -gt 0 ] || return 0
+	for c in $(router_cpus); do
+		[ -n "${SOAK_BASE[$c]:-}" ] || continue
+		"$SOAK" -c "$c" >"$LAB_DIR/soak.$c" 2>&1 &
+		SOAK_PIDS+=("$c:$!")
+		_lab_track "$!"
+	done
+}
+soak_stop() {
+	local e c pid total=0 rate secs
+	SOAK_BUSY=
+	[ "${#SOAK_PIDS[@]}" -gt 0 ] || return 0
+	for e in "${SOAK_PIDS[@]}"; do kill -INT "${e#*:}" 2>/dev/null; done
+	for e in "${SOAK_PIDS[@]}"; do
+		c=${e%%:*} pid=${e#*:}
+		wait "$pid" 2>/dev/null
+		rate=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' "$LAB_DIR/soak.$c")
+		secs=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' "$LAB_DIR/soak.$c")
+		[ -n "$rate" ] && [ -n "$secs" ] || { SOAK_PIDS=(); return 0; }
+		total=$(awk -v t="$total" -v r="$rate" -v b="${SOAK_BASE[$c]}" -v s="$secs" 'BEGIN {
+			f = 1 - r / b; if (f < 0) f = 0; if (f > 1) f = 1; printf "%.0f", t + f * s * 1e6 }')
+	done
+	SOAK_PIDS=()
+	SOAK_BUSY=$total
 }
 
 now_us() { local t=$EPOCHREALTIME; echo $(( ${t%.*} * 1000000 + 10#${t#*.} )); }
@@ -176,9 +226,9 @@ umlnf_counters() {
 
 flood() {
 	local name=$1 bytes=$2 rate=$3 cfg=$LAB_DIR/$1.trafgen gen tool u0 u1
-	local c0 c1 r0 r1 k0 k1 g0 g1 i0 i1 t0 t1 el
+	local c0 c1 r0 r1 k0 k1 g0 g1 i0 i1 t0 t1 el busy
 	FLOOD_OFFERED=fail FLOOD_PPS=fail FLOOD_TX=0 FLOOD_RX=0
-	FLOOD_CPU_US=fail FLOOD_BUSY_US=fail FLOOD_GEN_PCT=fail
+	FLOOD_CPU_US=fail FLOOD_BUSY_US=fail FLOOD_IDLE_BUSY_US=fail FLOOD_GEN_PCT=fail
 	if [ -n "$rate" ]; then
 		[ -x "$PACER" ] || { fail "$name: no pacer ($PACER)"; return 1; }
 		tool=("$PACER" -i "$FL_ODEV" -d "$FL_DMAC" -s "$FL_SMAC" -S "$FL_SIP" -D "$FL_DIP"
@@ -199,6 +249,7 @@ flood() {
 	k0=0 k1=0
 	[ -n "$ROUTER_PID" ] && k0=$(tree_ticks "$ROUTER_PID")
 	g0=$(tree_ticks "$gen")
+	soak_start
 	i0=$(idle_us)
 	u0=$(umlnf_counters)
 	sleep "$BENCH_DURATION"
@@ -209,6 +260,8 @@ flood() {
 	g1=$(tree_ticks "$gen")
 	i1=$(idle_us)
 	u1=$(umlnf_counters)
+	soak_stop
+	busy=$SOAK_BUSY
 	_lab_running "$gen" || { fail "trafgen $name died: $(tail -n 3 "$LAB_DIR/$name.trafgen.log")"; return 1; }
 	kill -INT "$gen" 2>/dev/null
 	wait "$gen" 2>/dev/null
@@ -219,7 +272,7 @@ flood() {
 	FLOOD_OFFERED=$((FLOOD_TX * 1000000 / el))
 	FLOOD_PPS=$((FLOOD_RX * 1000000 / el))
 	FLOOD_GEN_PCT=$(per $((g1 - g0)) $((ticks * el)) 100000000 %.1f)
-	FLOOD_CPU_US=na FLOOD_BUSY_US=na FLOOD_WAKE=na FLOOD_KICKS=na FLOOD_CALLS=na
+	FLOOD_CPU_US=na FLOOD_BUSY_US=na FLOOD_IDLE_BUSY_US=na FLOOD_WAKE=na FLOOD_KICKS=na FLOOD_CALLS=na
 	if [ -n "$u0" ] && [ -n "$u1" ] && [ "$FLOOD_RX" -gt 0 ]; then
 		set -- $u0 $u1
 		FLOOD_WAKE=$(per $(($4 - $1)) "$FLOOD_RX" 1 %.3f)
@@ -227,8 +280,15 @@ flood() {
 		FLOOD_CALLS=$(per $(($6 - $3)) "$FLOOD_RX" 1 %.3f)
 	fi
 	[ -n "$ROUTER_PID" ] && FLOOD_CPU_US=$(per $((k1 - k0)) $((ticks * FLOOD_RX)) 1000000)
-	[ "${ROUTER_BUSY:-0}" = 1 ] &&
-		FLOOD_BUSY_US=$(per $((el - (i1 - i0) > 0 ? el - (i1 - i0) : 0)) "$FLOOD_RX")
+	# Busy: from the soakers when calibrated, else elapsed minus cpuidle
+	# residency, which undercounts interrupt-driven work (see soak.c) and is
+	# kept apart as FLOOD_IDLE_BUSY_US.
+	local idle_busy=$((el - (i1 - i0) > 0 ? el - (i1 - i0) : 0))
+	[ -n "$busy" ] || busy=$idle_busy
+	if [ "${ROUTER_BUSY:-0}" = 1 ]; then
+		FLOOD_BUSY_US=$(per "$busy" "$FLOOD_RX")
+		FLOOD_IDLE_BUSY_US=$(per "$idle_busy" "$FLOOD_RX")
+	fi
 	log "$name: offered $FLOOD_OFFERED pps, received $FLOOD_PPS pps over $((el / 1000)) ms," \
 		"router tree CPU $FLOOD_CPU_US us/pkt, router CPU busy $FLOOD_BUSY_US us/pkt," \
 		"trafgen CPU $FLOOD_GEN_PCT %${u0:+, per frame: $FLOOD_WAKE datapath wakeups, $FLOOD_KICKS kicks, $FLOOD_CALLS calls}"
@@ -320,6 +380,8 @@ for s in $BENCH_SIZES; do cols+=("gen_cpu_pct$s"); done
 # uml-nf only: datapath wakeups, guest kicks and calls to the guest per frame.
 cols+=(wakeups_per_pkt64 kicks_per_pkt64 calls_per_pkt64
 	fixed_wakeups_per_pkt fixed_kicks_per_pkt fixed_calls_per_pkt)
+# Busy CPU the old way (elapsed - cpuidle residency), for comparison.
+cols+=(idle_busy_us_per_pkt64 fixed_idle_busy_us_per_pkt)
 
 declare -A R          # the variant being measured: key -> value
 declare -A DIRECT     # direct-veth offered rate per size, for gen_bound
@@ -348,6 +410,7 @@ bench_udp() {
 		R[pps$s]=$FLOOD_PPS R[offered$s]=$FLOOD_OFFERED R[gen_cpu_pct$s]=$FLOOD_GEN_PCT
 		if [ "$s" = 64 ]; then
 			R[cpu_us_per_pkt64]=$FLOOD_CPU_US R[busy_us_per_pkt64]=$FLOOD_BUSY_US
+			R[idle_busy_us_per_pkt64]=$FLOOD_IDLE_BUSY_US
 			R[wakeups_per_pkt64]=$FLOOD_WAKE R[kicks_per_pkt64]=$FLOOD_KICKS R[calls_per_pkt64]=$FLOOD_CALLS
 		fi
 		# The generator, not the router, limited this run: it offered within
@@ -371,6 +434,7 @@ bench_udp() {
 	fi
 	R[fixed_offered]=$FLOOD_OFFERED R[fixed_pps]=$FLOOD_PPS
 	R[fixed_cpu_us_per_pkt]=$FLOOD_CPU_US R[fixed_busy_us_per_pkt]=$FLOOD_BUSY_US
+	R[fixed_idle_busy_us_per_pkt]=$FLOOD_IDLE_BUSY_US
 	R[fixed_wakeups_per_pkt]=$FLOOD_WAKE R[fixed_kicks_per_pkt]=$FLOOD_KICKS
 	R[fixed_calls_per_pkt]=$FLOOD_CALLS
 }
@@ -527,6 +591,15 @@ if [ ! -x "$PACER" ] || [ "$here/pacer.c" -nt "$PACER" ]; then
 	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$PACER" "$here/pacer.c" ||
 		log "warning: cannot build $PACER; fixed-rate keys will be fail"
 fi
+# The CPU meter (cycle soak), built the same way; calibrated on the idle
+# router CPUs before any variant runs.
+SOAK=$BENCH_DIR/tools/soak
+if [ ! -x "$SOAK" ] || [ "$here/soak.c" -nt "$SOAK" ]; then
+	mkdir -p "$BENCH_DIR/tools" &&
+	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$SOAK" "$here/soak.c" ||
+		log "warning: cannot build $SOAK; busy CPU falls back to cpuidle residency"
+fi
+[ "${BENCH_SOAK:-1}" = 1 ] && soak_calibrate
 : >"$BENCH_OUT.tmp"
 rm -f "$BENCH_OUT.partial"
 log "duration ${BENCH_DURATION}s (+${BENCH_WARMUP}s warmup), tcp ${BENCH_TCP_SECONDS}s," \
