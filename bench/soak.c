@@ -9,10 +9,12 @@
  * whose forwarding runs in softirq after an RPS IPI (the host kernel router)
  * then looks almost idle while it forwards 800 kpps.
  *
+ * Optional in bench.sh (BENCH_SOAK=1): the default reads /proc/stat idle.
+ *
  * How: a spinner pinned to the CPU at SCHED_IDLE policy, so every other task
  * and every interrupt preempts it; it only runs on time nothing else wants.
  * Its rate of progress against the rate on the same CPU when idle (measured
- * once with --calibrate) is the idle fraction; busy = 1 - that. The CPU no
+ * once, with -t 1 on the idle CPU) is the idle fraction; busy = 1 - that. The CPU no
  * longer halts while it runs, which is the price of the method (netperf's
  * CPU "looper" works the same way).
  *
