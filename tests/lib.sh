@@ -33,6 +33,9 @@
 #   lab_ping NS DST [COUNT]   ping from NS (client|server|host or a full name)
 #   lab_iperf SECONDS [ARGS..]  iperf3 client->server, prints Gbit/s on stdout,
 #                            JSON kept in $LAB_DIR/iperf.json
+#   lab_tcp_dropped PORT     a new TCP connection server->client to a live
+#                            listener on PORT must time out (SYN dropped, not
+#                            refused); returns 1 with the reason on stderr
 #   lab_stop_appliance [TIMEOUT]  SIGTERM, wait (default 20 s), then SIGKILL of
 #                            the process group; returns the exit status and sets
 #                            LAB_STOP_HOW=exited|killed
@@ -347,6 +350,43 @@ lab_ping() {
 
 # iperf3 TCP client (client ns) -> one-off server (server ns). Prints the
 # receiver-side Gbit/s with two decimals; extra args go to the client.
+lab_tcp_dropped() {
+	local port=$1 listener rc i start
+	ip netns exec "$LAB_NS_CLIENT" timeout 30 iperf3 -s -1 -B "$LAB_CLIENT_ADDR" -p "$port" \
+		</dev/null >"$LAB_DIR/iperf-inside.log" 2>&1 &
+	listener=$!
+	_lab_track "$listener"
+	for i in $(seq 50); do
+		timeout 5 ip netns exec "$LAB_NS_CLIENT" ss -ltnH "sport = :$port" 2>/dev/null |
+			grep -q . && break
+		sleep 0.1
+	done
+	timeout 5 ip netns exec "$LAB_NS_CLIENT" ss -ltnH "sport = :$port" | grep -q . ||
+		{ fail "listener on $LAB_CLIENT_ADDR:$port did not come up"; return 1; }
+	# The listener is up: a refused connect would mean no filtering, a
+	# timeout means the SYN was dropped.
+	start=$(date +%s)
+	timeout 10 ip netns exec "$LAB_NS_SERVER" timeout 3 \
+		bash -c "exec 3<>/dev/tcp/$LAB_CLIENT_ADDR/$port" 2>"$LAB_DIR/connect.err"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		fail "server -> client TCP connection to $LAB_CLIENT_ADDR:$port succeeded"
+		return 1
+	fi
+	if [ "$rc" -ne 124 ]; then
+		fail "connect failed with status $rc ($(cat "$LAB_DIR/connect.err")), want a timeout (124): dropped, not refused"
+		return 1
+	fi
+	echo "    connect to $LAB_CLIENT_ADDR:$port timed out after $(($(date +%s) - start)) s (dropped)"
+	if ! _lab_running "$listener"; then
+		fail "the inside listener died: $(cat "$LAB_DIR/iperf-inside.log")"
+		return 1
+	fi
+	kill "$listener" 2>/dev/null
+	wait "$listener" 2>/dev/null
+	return 0
+}
+
 lab_iperf() {
 	local secs=${1:-5} json=$LAB_DIR/iperf.json srv i rc bps
 	shift

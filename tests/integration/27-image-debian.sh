@@ -150,27 +150,7 @@ if [ -e "$TUNED" ]; then
 	gbps=$(lab_iperf 1) || die "firewall: iperf3 client -> server"
 	echo "    inside -> outside: ping ok, iperf3 $gbps Gbit/s"
 	results+=("firewall/tuned $gbps Gbit/s")
-	port=5301
-	ip netns exec "$LAB_NS_CLIENT" timeout 30 iperf3 -s -1 -B "$LAB_CLIENT_ADDR" -p "$port" \
-		</dev/null >"$LAB_DIR/iperf-inside.log" 2>&1 &
-	listener=$!
-	_lab_track "$listener"
-	for _ in $(seq 50); do
-		timeout 5 ip netns exec "$LAB_NS_CLIENT" ss -ltnH "sport = :$port" 2>/dev/null | grep -q . && break
-		sleep 0.1
-	done
-	# A live listener inside: a refused connect would mean no firewall, a
-	# timeout means the SYN was dropped.
-	if timeout 10 ip netns exec "$LAB_NS_SERVER" timeout 3 \
-		bash -c "exec 3<>/dev/tcp/$LAB_CLIENT_ADDR/$port" 2>"$LAB_DIR/connect.err"; then
-		die "server -> client TCP connection succeeded through the firewall"
-	else
-		rc=$?
-	fi
-	[ "$rc" -eq 124 ] || die "connect failed with status $rc ($(cat "$LAB_DIR/connect.err")), want a timeout (dropped)"
-	echo "    outside -> inside: TCP connect to a live listener timed out (dropped)"
-	kill "$listener" 2>/dev/null
-	wait "$listener" 2>/dev/null
+	lab_tcp_dropped 5301 || die "firewall: outside -> inside TCP not dropped"
 	stop
 else
 	echo "    tuned kernel not built: firewall boot skipped (make guest-kernel)"

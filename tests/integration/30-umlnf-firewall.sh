@@ -46,7 +46,7 @@ lab_write_conf || die "lab_write_conf"
 # KERNEL; RULES is nft or iptables (which counters the console shows),
 # LOADED the text the "firewall loaded" line must contain.
 check_firewall() {
-	local KERNEL=$1 what=$2 loaded=$4 gbps port listener start rc est drop new c i
+	local KERNEL=$1 what=$2 loaded=$4 gbps est drop new c i rc
 	RULES=$3
 	rm -f "$LAB_DIR/root.cow"
 	step "[$what] boot uml-nf --kernel $KERNEL, firewall image, nfstats=1"
@@ -65,31 +65,7 @@ check_firewall() {
 	awk -v g="$gbps" 'BEGIN { exit !(g > 0) }' || die "throughput $gbps Gbit/s"
 
 	step "[$what] (b) new TCP server -> client must be dropped"
-	port=5301
-	ip netns exec "$LAB_NS_CLIENT" timeout 30 iperf3 -s -1 -B "$LAB_CLIENT_ADDR" -p "$port" \
-		</dev/null >"$LAB_DIR/iperf-inside.log" 2>&1 &
-	listener=$!
-	_lab_track "$listener"
-	for i in $(seq 50); do
-		timeout 5 ip netns exec "$LAB_NS_CLIENT" ss -ltnH "sport = :$port" 2>/dev/null | grep -q . && break
-		sleep 0.1
-	done
-	timeout 5 ip netns exec "$LAB_NS_CLIENT" ss -ltnH "sport = :$port" | grep -q . ||
-		die "listener on $LAB_CLIENT_ADDR:$port did not come up"
-	# The listener is up and the path works for pings; a plain TCP connect from
-	# the outside must get no answer (SYN dropped, not refused).
-	start=$(date +%s)
-	if timeout 10 ip netns exec "$LAB_NS_SERVER" timeout 3 \
-		bash -c "exec 3<>/dev/tcp/$LAB_CLIENT_ADDR/$port" 2>"$LAB_DIR/connect.err"; then
-		die "server -> client TCP connection to $LAB_CLIENT_ADDR:$port succeeded"
-	else
-		rc=$?
-	fi
-	[ "$rc" -eq 124 ] || die "connect failed with status $rc ($(cat "$LAB_DIR/connect.err")), want a timeout (124): dropped, not refused"
-	echo "    connect to $LAB_CLIENT_ADDR:$port timed out after $(( $(date +%s) - start )) s (dropped)"
-	_lab_running "$listener" || die "the inside listener died: $(cat "$LAB_DIR/iperf-inside.log")"
-	kill "$listener" 2>/dev/null
-	wait "$listener" 2>/dev/null
+	lab_tcp_dropped 5301 || die "outside -> inside TCP not dropped"
 
 	step "[$what] (d) rule counters from the guest console (nfstats)"
 	wait_fresh_stats || die "no fresh 'uml-nf-router: $RULES' lines on the console"
