@@ -117,11 +117,6 @@ void dev_update_port_interest(struct nf_dev *dev)
 	}
 }
 
-/* The UML guest sometimes sits on a call for tens of milliseconds (seen as
- * ping outliers of exactly one ping interval: it recovered only with the next
- * event). Spurious calls are harmless, so after each call we look again a
- * little later and repeat the call, with backoff, while the guest's
- * used_event still says it is waiting for elements we already published. */
 /* Transmit completion calls (see dev_call_guest): deferred by up to
  * TX_CALL_DEFER_US while the guest has under 1/TX_CALL_PRESSURE_DIV of its
  * ring's worth of event gap, i.e. is far from stopping its queue. Each call
@@ -145,6 +140,11 @@ static uint64_t frames_moved(const struct nf_engine *eng)
 	return n;
 }
 
+/* The UML guest sometimes sits on a call for tens of milliseconds (seen as
+ * ping outliers of exactly one ping interval: it recovered only with the next
+ * event). Spurious calls are harmless, so after each call we look again a
+ * little later and repeat the call, with backoff, while the guest's
+ * used_event still says it is waiting for elements we already published. */
 #define RECALL_FIRST_US 2000
 #define RECALL_MAX_US 64000
 
