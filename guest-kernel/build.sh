@@ -21,6 +21,11 @@
 #
 # When the binary already exists the build is skipped (only the check and the
 # `current` link are redone), so a second run is a no-op.
+#
+# Each entry takes about 2 GB (the configured source and its objects, kept
+# for quick rebuilds), so older entries are removed: the current one and the
+# most recently built other one stay (switching between two fragment sets
+# costs nothing); UMLNF_KERNEL_KEEP=all keeps everything.
 set -euo pipefail
 
 PROG=guest-kernel
@@ -69,9 +74,34 @@ link_current() {
 	mv -T "$CACHE/current.tmp" "$CACHE/current"
 }
 
+# Removes cache entries other than $key and the newest other built one.
+# An entry whose lock is held (a build in progress) is left alone.
+prune_old() {
+	[ "${UMLNF_KERNEL_KEEP:-}" = all ] && return 0
+	local d kept=0
+	# Newest first, by the entry's modification time (installing its
+	# binary is the last change made to it).
+	while IFS= read -r d; do
+		d=${d%/}
+		[ "${d##*/}" = "$key" ] && continue
+		[ -e "$d/.lock" ] || continue # not ours
+		if [ -x "$d/linux" ] && [ "$kept" = 0 ]; then
+			kept=1
+			continue
+		fi
+		if ! flock -n "$d/.lock" true; then
+			say "keeping ${d##*/}: a build is running there"
+			continue
+		fi
+		say "removing old cache entry ${d##*/} ($(du -sh "$d" 2>/dev/null | cut -f1))"
+		rm -rf "$d"
+	done < <(ls -1dt "$CACHE"/*/ 2>/dev/null)
+}
+
 if [ -x "$bin" ]; then
 	bash "$ROOT/guest-kernel/check-config.sh" "$bin" "${frags[@]}"
 	link_current
+	prune_old
 	say "up to date: $bin ($("$bin" --version 2>/dev/null), from $pkg $pkgver)"
 	say "uml-nf uses it via $CACHE/current"
 	exit 0
@@ -117,6 +147,7 @@ bash "$ROOT/guest-kernel/check-config.sh" "$src/linux" "${frags[@]}"
 cp "$src/linux" "$bin.tmp"
 mv "$bin.tmp" "$bin"
 link_current
+prune_old
 t1=$(date +%s)
 say "built $bin ($("$bin" --version 2>/dev/null), $(du -h "$bin" | cut -f1)) in $((t1 - t0)) s"
 say "uml-nf uses it via $CACHE/current"
