@@ -39,6 +39,9 @@
 #   lab_stop_appliance [TIMEOUT]  SIGTERM, wait (default 20 s), then SIGKILL of
 #                            the process group; returns the exit status and sets
 #                            LAB_STOP_HOW=exited|killed
+#   lab_stop_clean [TIMEOUT]  lab_stop_appliance that must end with the
+#                            appliance exiting by itself with status 0 (no
+#                            SIGKILL); returns 1 with the reason otherwise
 #   lab_destroy              stop everything the lab started, delete the
 #                            namespaces, remove LAB_DIR (kept if LAB_KEEP=1)
 #   lab_assert_clean         non-zero if namespaces, processes or files remain
@@ -443,6 +446,14 @@ lab_stop_appliance() {
 	done
 	LAB_APPLIANCE_PID=
 	return "$rc"
+}
+
+lab_stop_clean() {
+	local rc
+	lab_stop_appliance "${1:-30}"
+	rc=$?
+	[ "$LAB_STOP_HOW" = exited ] || { fail "uml-nf needed SIGKILL (status $rc)"; return 1; }
+	[ "$rc" -eq 0 ] || { fail "uml-nf exit status $rc, want 0"; return 1; }
 }
 
 lab_destroy() {

@@ -126,10 +126,7 @@ check_bridge() {
 	[ -n "$blocked" ] && [ "$blocked" -gt 0 ] || die "forward 'blocked source MAC' counter is '$blocked', want > 0"
 
 	step "[$what] stop (SIGTERM): exit status must be 0"
-	lab_stop_appliance 30
-	rc=$?
-	[ "$LAB_STOP_HOW" = exited ] || die "uml-nf needed SIGKILL (status $rc)"
-	[ "$rc" -eq 0 ] || die "uml-nf exit status $rc, want 0"
+	lab_stop_clean 30 || die "unclean stop"
 	summary+=("$what: ping/ARP/iperf3 across br0 ($gbps Gbit/s), ipv4 $ip4 arp $arp pkts, blocked MAC dropped ($blocked pkts)")
 }
 

@@ -93,10 +93,7 @@ check_router() {
 	[ -n "$nat" ] && [ "$nat" -gt 0 ] || die "NAT_OUT eth1 counter is '$nat', want > 0"
 
 	step "[$what] stop (SIGTERM): exit status must be 0"
-	lab_stop_appliance 30
-	rc=$?
-	[ "$LAB_STOP_HOW" = exited ] || die "uml-nf needed SIGKILL (status $rc)"
-	[ "$rc" -eq 0 ] || die "uml-nf exit status $rc, want 0"
+	lab_stop_clean 30 || die "unclean stop"
 	summary+=("$what: DHCP lease $addr, NAT ($rules, $nat pkts), server saw $peer, $gbps Gbit/s")
 }
 

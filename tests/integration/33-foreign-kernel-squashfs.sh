@@ -81,7 +81,5 @@ awk -v g="$gbps" 'BEGIN { exit !(g > 0.1) }' || die "throughput $gbps Gbit/s <= 
 echo "    $gbps Gbit/s"
 
 step "clean halt"
-lab_stop_appliance 30
-rc=$?
-[ "$LAB_STOP_HOW" = exited ] && [ "$rc" -eq 0 ] || die "uml-nf stop: $LAB_STOP_HOW, status $rc"
+lab_stop_clean 30 || die "unclean stop"
 pass "foreign kernel file + squashfs image: served eth0/eth1 (virtio_net), ping, $gbps Gbit/s, clean halt"
