@@ -36,7 +36,10 @@ struct nf_engine;
 #define GRO_IDLE_BATCHES 16u
 /* nf_pkt.flags bit of the engine's own: coalesced into an earlier frame. */
 #define PKT_ABSORBED 0x100u
-#define SEGBUF_BYTES (SPILL_BYTES + MAX_SEGS * 256u)
+#define SEGBUF_BYTES (LINEAR_BYTES + MAX_SEGS * 256u)
+/* dev->linear: one frame gathered for software segmentation or being
+ * coalesced; frames larger than this are dropped (rx_oversize). */
+#define LINEAR_BYTES SPILL_BYTES
 
 /* Batches per device per loop turn before looking at other devices again. */
 #define BATCH_BUDGET 8
@@ -59,6 +62,10 @@ struct nf_stats {
 	uint64_t rx_waits; /* times delivery waited for the guest to post buffers */
 	uint64_t rx_segmented; /* GSO frames segmented in software for the guest */
 	uint64_t rx_coalesced; /* frames merged by software GRO */
+	uint64_t rx_oversize;  /* dropped: larger than the guest's buffers or LINEAR_BYTES */
+	uint64_t tx_bad_hdr;   /* dropped: virtio-net header asks for what was not negotiated */
+	uint64_t tx_bad_frame; /* dropped: chain too short or too long to be a frame */
+	uint64_t call_errors;  /* calls the call fd refused (not "already pending") */
 };
 
 struct nf_dev {
@@ -83,6 +90,7 @@ struct nf_dev {
 	struct nf_pkt *pkts;          /* tx batch */
 	struct nf_pkt *rx_pkts;       /* rx batch: frames may stay staged across turns */
 	unsigned *pkt_chain;          /* pkts[i] came from chains[pkt_chain[i]] */
+	struct virtio_net_hdr_v1 *tx_hdrs; /* pkts[i]'s checked header (10 bytes used) */
 	/* Call watchdog: when to look again whether the guest acted on our
 	 * last call to each queue (0: nothing outstanding), and the backoff. */
 	long long recall_at[VNET_NQUEUES]; /* monotonic µs */
@@ -116,8 +124,9 @@ void dev_update_port_interest(struct nf_dev *dev);
 /* Moves guest -> host batches; true if work remains (budget spent) (tx.c). */
 bool tx_run(struct nf_dev *dev);
 
-/* Answers every pending control command (tx.c). */
-void ctrl_run(struct nf_dev *dev);
+/* Answers pending control commands, up to a ring's worth; true if more may
+ * be waiting (tx.c). */
+bool ctrl_run(struct nf_dev *dev);
 
 /* Moves host -> guest batches; true if work remains (rx.c). */
 bool rx_run(struct nf_dev *dev);

@@ -82,10 +82,29 @@ static void hook_changed(struct vu_dev *vu)
 	wake(dev->eng);
 }
 
+/* The guest replaced its memory table while its rings run: the receive
+ * chains we keep popped (the stash) are still the guest's to get back, so
+ * they are walked again through the new map rather than dropped, which
+ * would lose those buffers for good. */
+static void hook_remapped(struct vu_dev *vu, unsigned q)
+{
+	struct nf_dev *dev = to_dev(vu);
+	struct vu_vring *vr = &vu->vrings[q];
+	if (q != VNET_Q_RX)
+		return;
+	for (unsigned i = 0; i < dev->nstash; i++)
+		if (vq_chain_reload(&vr->vq, &dev->rx_chains[dev->order[i]]) < 0) {
+			vu_dev_set_broken(vu, "receive buffers outside the new memory table");
+			return;
+		}
+	dev->rx_gen = vr->gen; /* the stash belongs to the new mapping */
+}
+
 static const struct vu_dev_ops hooks = {
 	.kick_watch = hook_kick_watch,
 	.kick_unwatch = hook_kick_unwatch,
 	.changed = hook_changed,
+	.remapped = hook_remapped,
 };
 
 /* ---- transport fd interest (datapath thread) ---- */
@@ -157,7 +176,8 @@ static long long now_us(void)
 
 static void call_now(struct nf_dev *dev, unsigned q, long long now)
 {
-	vu_vring_call(&dev->vu.vrings[q]);
+	if (vu_vring_call(&dev->vu, q) < 0)
+		dev->st.call_errors++;
 	dev->st.calls++;
 	dev->call_last[q] = now;
 	dev->call_due[q] = 0;
@@ -223,7 +243,8 @@ static long long recall_check(struct nf_dev *dev, long long now)
 			/* Keep going (at most every RECALL_MAX_MS) for as long
 			 * as the guest says it waits: a lost tx completion call
 			 * otherwise stalls its transmit queue for good. */
-			vu_vring_call(vr);
+			if (vu_vring_call(&dev->vu, q) < 0)
+				dev->st.call_errors++;
 			dev->st.recalls++;
 			if (dev->recall_us[q] < RECALL_MAX_US)
 				dev->recall_us[q] *= 2;
@@ -270,10 +291,12 @@ static bool serve(struct nf_dev *dev)
 	struct vu_vring *vr = dev->vu.vrings;
 	bool busy = false;
 
-	if (dev->vu.broken)
+	if (dev->vu.broken || vu_dev_check_fault(&dev->vu)) {
+		dev_update_port_interest(dev);
 		return false;
+	}
 	if (dev->kicked[VNET_Q_CTRL] && vr[VNET_Q_CTRL].ready)
-		ctrl_run(dev);
+		busy |= ctrl_run(dev);
 	if (dev->kicked[VNET_Q_TX] && vr[VNET_Q_TX].ready && !dev->tx_blocked)
 		busy |= tx_run(dev);
 	if (dev->rx_readable && vr[VNET_Q_RX].ready && !dev->rx_starved)
@@ -490,6 +513,7 @@ static void dev_free(struct nf_dev *dev)
 	free(dev->order);
 	free(dev->pkts);
 	free(dev->pkt_chain);
+	free(dev->tx_hdrs);
 	free(dev->iovs);
 	free(dev->rx_iovs);
 	free(dev->rx_pkts);
@@ -522,15 +546,16 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 	dev->pkts = calloc(dev->depth, sizeof(*dev->pkts));
 	dev->rx_pkts = calloc(dev->depth, sizeof(*dev->rx_pkts));
 	dev->pkt_chain = calloc(dev->depth, sizeof(*dev->pkt_chain));
+	dev->tx_hdrs = calloc(dev->depth, sizeof(*dev->tx_hdrs));
 	dev->iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->iovs));
 	dev->rx_iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->rx_iovs));
 	dev->spill = malloc((size_t)dev->depth * SPILL_BYTES);
-	dev->linear = malloc(SPILL_BYTES);
+	dev->linear = malloc(LINEAR_BYTES);
 	dev->segbuf = malloc(SEGBUF_BYTES);
 	for (unsigned i = 0; dev->order && i < dev->depth; i++)
 		dev->order[i] = i;
 	if (!dev->chains || !dev->rx_chains || !dev->order || !dev->pkts || !dev->rx_pkts ||
-	    !dev->rx_iovs || !dev->pkt_chain || !dev->iovs || !dev->spill ||
+	    !dev->rx_iovs || !dev->pkt_chain || !dev->tx_hdrs || !dev->iovs || !dev->spill ||
 	    !dev->linear || !dev->segbuf)
 		goto err_nomem;
 	dev->eng = eng;
@@ -637,7 +662,8 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
-			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu rx_waits=%llu rx_segmented=%llu rx_coalesced=%llu host_rx_drops=%lld "
+			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu call_errors=%llu rx_waits=%llu rx_segmented=%llu rx_coalesced=%llu "
+			"rx_oversize=%llu tx_bad_hdr=%llu tx_bad_frame=%llu host_rx_drops=%lld "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
@@ -645,8 +671,10 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			(unsigned long long)s->tx_dropped,
 			(unsigned long long)dev->port->tx_drops, (unsigned long long)s->ctrl_cmds,
 			(unsigned long long)s->kicks, (unsigned long long)s->calls, (unsigned long long)s->recalls,
+			(unsigned long long)s->call_errors,
 			(unsigned long long)s->rx_waits, (unsigned long long)s->rx_segmented,
-			(unsigned long long)s->rx_coalesced,
+			(unsigned long long)s->rx_coalesced, (unsigned long long)s->rx_oversize,
+			(unsigned long long)s->tx_bad_hdr, (unsigned long long)s->tx_bad_frame,
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)
 				: -1LL,

@@ -155,19 +155,23 @@ static size_t ip_end(const uint8_t *f, const struct ofl_l34 *l)
 	return l->l3_off + (size_t)get16(f + l->l3_off + 2);
 }
 
-int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
+int ofl_parse_tcp_headers(const uint8_t *frame, size_t have, size_t len, struct ofl_l34 *out)
 {
 	size_t l3 = ETH_HLEN, l4, end;
 	uint16_t type;
 	int vlans = 0;
 
-	if (len < ETH_HLEN)
+	/* Reads stay below have (the bytes we hold); lengths are judged
+	 * against len (the whole frame). */
+	if (have > len)
+		have = len;
+	if (have < ETH_HLEN)
 		return -EINVAL;
 	type = get16(frame + ETH_TYPE_OFF);
 	while (type == ETH_P_8021Q || type == ETH_P_8021AD) {
 		if (vlans++ == MAX_VLANS)
 			return -EPROTONOSUPPORT;
-		if (len - l3 < VLAN_HLEN)
+		if (have - l3 < VLAN_HLEN)
 			return -EINVAL;
 		/* The tag's TCI comes first, then the next type. */
 		type = get16(frame + l3 + 2);
@@ -176,7 +180,7 @@ int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
 
 	if (type == ETH_P_IPV4) {
 		const uint8_t *ip = frame + l3;
-		if (len - l3 < IPV4_HLEN || ip[0] >> 4 != 4)
+		if (have - l3 < IPV4_HLEN || ip[0] >> 4 != 4)
 			return -EINVAL;
 		size_t ihl = (size_t)(ip[0] & 0xf) * 4;
 		size_t tot = get16(ip + 2);
@@ -192,7 +196,7 @@ int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
 		end = l3 + tot;
 	} else if (type == ETH_P_IPV6) {
 		const uint8_t *ip = frame + l3;
-		if (len - l3 < IPV6_HLEN || ip[0] >> 4 != 6)
+		if (have - l3 < IPV6_HLEN || ip[0] >> 4 != 6)
 			return -EINVAL;
 		size_t plen = get16(ip + 4);
 		if (plen > len - l3 - IPV6_HLEN)
@@ -207,7 +211,7 @@ int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
 		return -EPROTONOSUPPORT;
 	}
 
-	if (end - l4 < TCP_HLEN)
+	if (end - l4 < TCP_HLEN || l4 > have || have - l4 < TCP_HLEN)
 		return -EINVAL;
 	size_t doff = (size_t)(frame[l4 + 12] >> 4) * 4;
 	if (doff < TCP_HLEN || doff > end - l4)
@@ -217,7 +221,13 @@ int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
 	out->l4_off = (uint16_t)l4;
 	out->payload_off = (uint16_t)(l4 + doff);
 	out->ipv6 = type == ETH_P_IPV6;
+	out->ip_end = (uint32_t)end;
 	return 0;
+}
+
+int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
+{
+	return ofl_parse_tcp_headers(frame, len, len, out);
 }
 
 /* ---- header rewriting shared by GSO and GRO ---- */

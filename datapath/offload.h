@@ -45,6 +45,7 @@ struct ofl_l34 {
 	uint16_t l4_off;    /* TCP header offset */
 	uint16_t payload_off; /* TCP payload offset (after options) */
 	uint8_t ipv6;       /* 0: IPv4, 1: IPv6 */
+	uint32_t ip_end;    /* end of the IP packet by its length field (padding after) */
 };
 
 /* Locates the headers of a TCP frame. Returns 0, -EINVAL (truncated or
@@ -53,6 +54,12 @@ struct ofl_l34 {
  * two VLAN tags, an IPv4 fragment, an IPv6 extension header). Bytes after
  * the IP length are Ethernet padding, allowed and ignored. */
 int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out);
+
+/* The same for a frame of len bytes of which only the first have bytes are
+ * at frame (a copy of its headers): nothing at or past have is read, and
+ * every length is checked against len. -EINVAL also when the headers reach
+ * past have. */
+int ofl_parse_tcp_headers(const uint8_t *frame, size_t have, size_t len, struct ofl_l34 *out);
 
 /* ---- segmentation ---- */
 

@@ -77,6 +77,42 @@ static enum rx_verdict rx_frame_check(struct nf_dev *dev, const struct nf_pkt *p
 	return rx_classify(&dev->vu, h);
 }
 
+/* A frame that does not fit where it has to go: dropped and counted, with
+ * one log line per device so a host-side setting that causes it is found. */
+static void rx_oversize(struct nf_dev *dev, uint32_t frame)
+{
+	dev->st.rx_dropped++;
+	if (dev->st.rx_oversize++ == 0)
+		nf_warn("%s: dropped a %u-byte frame from the host: larger than the guest's "
+			"receive buffers or the %u bytes uml-nf segments (BIG TCP? keep "
+			"gso_max_size/gro_max_size at 65536 on the host interface and its peer); "
+			"counted as rx_oversize",
+			dev->vu.name, frame, LINEAR_BYTES);
+}
+
+/* Marks frames the transport says are longer than the room it was given as
+ * truncated (a socket reports the full length with MSG_TRUNC): nothing after
+ * this trusts a length the buffers cannot hold. */
+static void rx_check_lengths(struct nf_pkt *pkts, int n)
+{
+	for (int i = 0; i < n; i++) {
+		size_t room = 0;
+		for (unsigned k = 0; k < pkts[i].iovcnt; k++)
+			room += pkts[i].iov[k].iov_len;
+		if (pkts[i].len > room)
+			pkts[i].flags |= NF_PKT_TRUNC;
+	}
+}
+
+/* Counts a frame rx_frame_check refused. */
+static void rx_drop(struct nf_dev *dev, const struct nf_pkt *pkt)
+{
+	if (pkt->flags & NF_PKT_TRUNC)
+		rx_oversize(dev, pkt->len);
+	else
+		dev->st.rx_dropped++;
+}
+
 /* Software segmentation of a contiguous GSO frame into dev->segbuf; the
  * segments carry partial checksums when the guest accepts them. Returns the
  * number of segments, or 0 (counted as a drop) when the frame is not
@@ -117,6 +153,14 @@ static enum rx_result rx_copy_mrg_frame(struct nf_dev *dev, struct vq *q,
 		}
 		const struct iovec *in = c->iov + c->nout;
 		uint32_t w = 0;
+		if (nb == 0 && c->in_len < VNET_HDR_LEN) {
+			/* The header, num_buffers included, must sit in the
+			 * first buffer (virtio 1.x: each mergeable buffer holds
+			 * at least the header). */
+			vq_unpop(q, 1);
+			vq_set_broken(q, "mergeable receive buffer smaller than the header");
+			return RX_NO_BUFFERS;
+		}
 		if (off < VNET_HDR_LEN) /* the header goes first; num_buffers is fixed below */
 			w = (uint32_t)iov_write(in, c->nin, 0, (const uint8_t *)&h + off,
 						VNET_HDR_LEN - off);
@@ -190,7 +234,7 @@ static enum rx_result rx_staged_one(struct nf_dev *dev, struct vq *q, unsigned i
 		return RX_DONE; /* coalesced into an earlier frame */
 	switch (rx_frame_check(dev, pkt, src, &h, &frame)) {
 	case RX_DROP:
-		dev->st.rx_dropped++; /* no guest buffer spent on it */
+		rx_drop(dev, pkt); /* no guest buffer spent on it */
 		return RX_DONE;
 	case RX_PASS:
 		return rx_emit(dev, q, h, data, frame);
@@ -331,6 +375,9 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
 			got = 0;
 		}
+		if ((unsigned)got > dev->depth)
+			got = (int)dev->depth;
+		rx_check_lengths(dev->rx_pkts, got);
 		if (got > 1 && rx_gro_possible(dev)) {
 			/* Stay staged while coalescing finds work; go back to
 			 * zero-copy receive after batches where it did not. */
@@ -380,14 +427,26 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 		       (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
 	}
 	int nsegs = 0;
-	if (v == RX_SEGMENT) {
-		/* Gather: the chain holds the first cap bytes, the spill the rest. */
-		iov_read(in, c->nin, VNET_HDR_LEN, dev->linear, frame < cap ? frame : cap);
-		if (frame > cap)
-			memcpy(dev->linear + cap, rx_slot(dev, i), frame - cap);
+	if (v == RX_SEGMENT && frame > LINEAR_BYTES) {
+		/* Larger than anything we can segment (BIG TCP: gso_max_size or
+		 * gro_max_size above 64 KiB on the host side): the gather below
+		 * must never write past dev->linear. */
+		rx_oversize(dev, frame);
+	} else if (v == RX_SEGMENT) {
+		/* Gather into our own buffer first: the part in the guest's
+		 * chain can change under us, the copy cannot. The chain holds
+		 * the first cap bytes, the spill slot the rest (at most
+		 * SPILL_BYTES, checked when the batch came in). */
+		uint32_t head = frame < cap ? frame : cap;
+		iov_read(in, c->nin, VNET_HDR_LEN, dev->linear, head);
+		if (frame > head)
+			memcpy(dev->linear + head, rx_slot(dev, i), frame - head);
 		nsegs = rx_segment(dev, dev->linear, frame, &h);
 	} else {
-		dev->st.rx_dropped++;
+		if (v == RX_PASS)
+			rx_oversize(dev, frame); /* larger than the guest's chain */
+		else
+			rx_drop(dev, &dev->rx_pkts[i]);
 	}
 	if (nsegs == 0) {
 		/* A zero-length buffer: virtio_net counts a length error and
@@ -463,6 +522,9 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
 			got = 0;
 		}
+		if ((unsigned)got > n)
+			got = (int)n; /* a transport bug must not walk off the batch */
+		rx_check_lengths(dev->rx_pkts, got);
 		unsigned small = 0;
 		for (int i = 0; i < got; i++)
 			small += rx_deliver_direct(dev, q, (unsigned)i,

@@ -2,15 +2,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "memguard.h"
 #include "util.h"
 
 /* Protocol features we offer: synchronous acks, the backend channel (without
@@ -20,10 +23,6 @@
 #define VU_PROTO_OFFERED                                                         \
 	((1ull << VU_PROTO_F_REPLY_ACK) | (1ull << VU_PROTO_F_SLAVE_REQ) |       \
 	 (1ull << VU_PROTO_F_CONFIG))
-
-/* Bound on how long one message may take to arrive once its header has:
- * a frontend that stalls mid-message must not stall the control thread. */
-#define VU_READ_TIMEOUT_MS 1000
 
 static const char *const request_name[VU_REQUEST_MAX] = {
 	[VU_GET_FEATURES] = "GET_FEATURES",
@@ -79,6 +78,8 @@ int vu_dev_init(struct vu_dev *dev, const char *name, const char *path,
 	int rc;
 
 	memset(dev, 0, sizeof(*dev));
+	if ((rc = mg_install()) < 0)
+		return rc;
 	dev->ops = ops;
 	snprintf(dev->name, sizeof(dev->name), "%s", name);
 	dev->listen_fd = dev->conn_fd = dev->backend_fd = -1;
@@ -116,12 +117,15 @@ int vu_dev_init(struct vu_dev *dev, const char *name, const char *path,
 static void unmap_all(struct vu_dev *dev)
 {
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++) {
-		if (dev->maps[i].addr)
+		if (dev->maps[i].addr) {
+			mg_remove(dev->maps[i].addr);
 			munmap(dev->maps[i].addr, dev->maps[i].len);
+		}
 		dev->maps[i] = (struct vu_map){ 0 };
 	}
 	gm_init(&dev->mem);
 	dev->mem_set = false;
+	atomic_store(&dev->mem_fault, false);
 }
 
 /* Stops a vring and releases its fds. Lock held. */
@@ -184,9 +188,11 @@ int vu_dev_accept(struct vu_dev *dev)
 		close(fd);
 		return -EBUSY;
 	}
-	struct timeval tv = { .tv_sec = VU_READ_TIMEOUT_MS / 1000,
-			      .tv_usec = (VU_READ_TIMEOUT_MS % 1000) * 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* Replies are sent with a timeout: a frontend that does not read them
+	 * is dropped instead of holding the control thread. */
+	struct timeval tv = { .tv_sec = VU_IO_TIMEOUT_MS / 1000,
+			      .tv_usec = (VU_IO_TIMEOUT_MS % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pthread_mutex_lock(&dev->lock);
 	dev->conn_fd = fd;
 	dev->acked = 0; /* kept after a disconnect for the exit statistics */
@@ -197,8 +203,44 @@ int vu_dev_accept(struct vu_dev *dev)
 
 /* ---- message I/O ----------------------------------------------------------- */
 
-/* Reads one message: header (with any fds) then payload. Returns 0 or -errno;
- * on error no fd remains open. */
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads exactly len bytes before the deadline (monotonic ms). Ancillary data
+ * after a message's first bytes is not expected; the kernel discards (and
+ * closes) any fds sent with it. Returns 0 or -errno (-ETIMEDOUT). */
+static int read_full(int sock, void *buf, size_t len, long long deadline)
+{
+	for (size_t got = 0; got < len;) {
+		long long left = deadline - mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = { sock, POLLIN, 0 };
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		ssize_t n = recv(sock, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : -errno;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one message: header (with any fds) then payload. The whole message
+ * must arrive within VU_IO_TIMEOUT_MS of its first bytes: a frontend that
+ * trickles it one byte at a time cannot hold the control thread for longer.
+ * Returns 0 or -errno; on error no fd remains open. */
 static int msg_read(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
 {
 	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
@@ -214,12 +256,13 @@ static int msg_read(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
 
 	*nfds = 0;
 	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	/* On failure the kernel leaves msg_controllen as we set it and the
 	 * control buffer unwritten: there is nothing to parse and no fd to own. */
 	if (n < 0)
-		return -errno;
+		return errno == EAGAIN ? -EAGAIN : -errno;
+	long long deadline = mono_ms() + VU_IO_TIMEOUT_MS;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -237,9 +280,15 @@ static int msg_read(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
 		rc = -ECONNRESET;
 		goto err_close_fds;
 	}
-	if ((size_t)n < sizeof(msg->hdr) || (mh.msg_flags & MSG_CTRUNC)) {
+	if (mh.msg_flags & MSG_CTRUNC) {
 		rc = -EPROTO;
 		goto err_close_fds;
+	}
+	/* A stream may deliver the header in pieces. */
+	if ((size_t)n < sizeof(msg->hdr)) {
+		rc = read_full(sock, (uint8_t *)&msg->hdr + n, sizeof(msg->hdr) - (size_t)n, deadline);
+		if (rc < 0)
+			goto err_close_fds;
 	}
 	if (msg->hdr.size > VU_PAYLOAD_MAX) {
 		nf_err("vhost-user: %s message claims %u payload bytes (max %u)",
@@ -247,15 +296,12 @@ static int msg_read(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
 		rc = -EMSGSIZE;
 		goto err_close_fds;
 	}
-	for (size_t got = 0; got < msg->hdr.size;) {
-		n = read(sock, msg->payload.raw + got, msg->hdr.size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n == 0 ? -ECONNRESET : -errno;
-			goto err_close_fds;
-		}
-		got += (size_t)n;
+	rc = read_full(sock, msg->payload.raw, msg->hdr.size, deadline);
+	if (rc < 0) {
+		if (rc == -ETIMEDOUT)
+			nf_err("vhost-user: %s message not complete within %d ms",
+			       req_name(msg->hdr.request), VU_IO_TIMEOUT_MS);
+		goto err_close_fds;
 	}
 	return 0;
 
@@ -266,28 +312,34 @@ err_close_fds:
 	return rc;
 }
 
-static int msg_reply(int sock, uint32_t request, const void *payload, uint32_t size)
+/* A reply prepared under the lock and sent after it is released. */
+static int reply_set(struct vu_msg *reply, uint32_t request, const void *payload, uint32_t size)
 {
-	struct vu_msg reply;
-	reply.hdr = (struct vu_hdr){ request, VU_VERSION | VU_FLAG_REPLY, size };
-	memcpy(reply.payload.raw, payload, size);
-	size_t len = sizeof(reply.hdr) + size;
-	const char *p = (const char *)&reply;
+	reply->hdr = (struct vu_hdr){ request, VU_VERSION | VU_FLAG_REPLY, size };
+	memcpy(reply->payload.raw, payload, size);
+	return 1;
+}
+
+/* Sends a reply (socket send timeout: VU_IO_TIMEOUT_MS). */
+static int msg_send(int sock, const struct vu_msg *reply)
+{
+	size_t len = sizeof(reply->hdr) + reply->hdr.size;
+	const char *p = (const char *)reply;
 	while (len) {
 		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -errno;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 		p += n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
-static int reply_u64(int sock, uint32_t request, uint64_t v)
+static int reply_u64(struct vu_msg *reply, uint32_t request, uint64_t v)
 {
-	return msg_reply(sock, request, &v, sizeof(v));
+	return reply_set(reply, request, &v, sizeof(v));
 }
 
 /* ---- vring readiness --------------------------------------------------------- */
@@ -347,7 +399,7 @@ static void vring_stop(struct vu_dev *dev, struct vu_vring *vr)
 }
 
 /* ---- request handlers -----------------------------------------------------
- * Each returns >= 0 on success (1 = a reply was already sent), or -errno,
+ * Each returns >= 0 on success (1 = a reply was prepared), or -errno,
  * which becomes a NACK when the frontend asked for an ack. Handlers run with
  * dev->lock held and own the fds they are given. */
 
@@ -401,6 +453,7 @@ static int handle_set_mem_table(struct vu_dev *dev, struct vu_msg *m, int *fds, 
 			goto err_unmap;
 		}
 		maps[i] = (struct vu_map){ p, len };
+		(void)mg_add(p, len, &dev->mem_fault); /* full table: unguarded, as before */
 		rc = gm_add(&mem, r->guest_addr, r->size, r->user_addr, (uint8_t *)p + align);
 		if (rc < 0) {
 			nf_err("%s: SET_MEM_TABLE: region %u overlaps or wraps", dev->name, i);
@@ -426,14 +479,18 @@ static int handle_set_mem_table(struct vu_dev *dev, struct vu_msg *m, int *fds, 
 				break;
 			}
 			vr->vq.used_idx = used_idx;
+			if (dev->ops->remapped)
+				dev->ops->remapped(dev, q);
 		}
 	}
 	return 0;
 
 err_unmap:
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
-		if (maps[i].addr)
+		if (maps[i].addr) {
+			mg_remove(maps[i].addr);
 			munmap(maps[i].addr, maps[i].len);
+		}
 	return rc;
 }
 
@@ -444,6 +501,68 @@ static struct vu_vring *vring_arg(struct vu_dev *dev, uint32_t index, const char
 		return NULL;
 	}
 	return &dev->vrings[index];
+}
+
+/* A kick fd is watched with epoll and never read or written: anything
+ * epoll refuses (a regular file, a directory) cannot deliver kicks. */
+static int kick_fd_check(struct vu_dev *dev, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
+	    S_ISBLK(st.st_mode)) {
+		nf_err("%s: SET_VRING_KICK: the kick fd cannot be watched for events", dev->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* What a call fd is decides how we signal it without ever blocking (see
+ * vu_vring_call). A socket takes MSG_DONTWAIT; a pipe or FIFO is reopened
+ * through /proc as a non-blocking description of our own; an eventfd is
+ * made non-blocking (its file is shared, so vu_vring_call also polls). Any
+ * other kind (a regular file, a tty, a device) is refused: writes to it
+ * could block, fill a disk, or mean nothing to the guest. On success *fd
+ * may have been replaced (the old one closed). */
+static int call_fd_prepare(struct vu_dev *dev, int *fd, enum vu_call_kind *kind)
+{
+	char path[64], link[64] = "";
+	struct stat st;
+
+	if (fstat(*fd, &st) < 0) {
+		nf_err("%s: SET_VRING_CALL: fstat: %s", dev->name, strerror(errno));
+		return -errno;
+	}
+	if (S_ISSOCK(st.st_mode)) {
+		*kind = VU_CALL_SOCKET;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", *fd);
+	if (S_ISFIFO(st.st_mode)) {
+		int nfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (nfd < 0) {
+			nf_err("%s: SET_VRING_CALL: cannot reopen the call pipe: %s", dev->name,
+			       strerror(errno));
+			return -errno;
+		}
+		close(*fd);
+		*fd = nfd;
+		*kind = VU_CALL_PIPE;
+		return 0;
+	}
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0)
+		link[n] = '\0';
+	if (strcmp(link, "anon_inode:[eventfd]") == 0) {
+		int fl = fcntl(*fd, F_GETFL);
+		if (fl < 0 || fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return -errno;
+		*kind = VU_CALL_EVENTFD;
+		return 0;
+	}
+	nf_err("%s: SET_VRING_CALL: the call fd is %s, not a socket, eventfd or pipe", dev->name,
+	       S_ISREG(st.st_mode) ? "a regular file" : S_ISCHR(st.st_mode) ? "a character device"
+	       : S_ISDIR(st.st_mode) ? "a directory" : link[0] ? link : "of an unusable kind");
+	return -EINVAL;
 }
 
 static int handle_vring_fd(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfds)
@@ -463,6 +582,10 @@ static int handle_vring_fd(struct vu_dev *dev, struct vu_msg *m, int *fds, unsig
 	int fd = take_fd(fds, nfds, 0);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_KICK:
+		if (fd >= 0 && kick_fd_check(dev, fd) < 0) {
+			close(fd);
+			return -EINVAL;
+		}
 		if (vr->kick_fd >= 0)
 			dev->ops->kick_unwatch(dev, q, vr->kick_fd);
 		close_fd(&vr->kick_fd);
@@ -471,10 +594,16 @@ static int handle_vring_fd(struct vu_dev *dev, struct vu_msg *m, int *fds, unsig
 			dev->ops->kick_watch(dev, q, fd); /* watched, never read */
 		vr->started = true; /* the spec's "ring starts on kick" */
 		break;
-	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_CALL: {
+		enum vu_call_kind kind = VU_CALL_SOCKET;
+		if (fd >= 0 && call_fd_prepare(dev, &fd, &kind) < 0)
+			return -EINVAL;
 		close_fd(&vr->call_fd);
 		vr->call_fd = fd;
+		vr->call_kind = kind;
+		vr->call_fails = 0;
 		break;
+	}
 	default:
 		close_fd(&vr->err_fd);
 		vr->err_fd = fd;
@@ -492,9 +621,10 @@ static void config_read(const struct vu_dev *dev, struct vu_config *c)
 	}
 }
 
-/* Dispatches one request: >= 0 success (1: its natural reply was sent),
- * -errno failure. */
-static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfds)
+/* Dispatches one request: >= 0 success (1: its natural reply is in *reply,
+ * to be sent once the lock is released), -errno failure. */
+static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfds,
+		    struct vu_msg *reply)
 {
 	uint32_t size = m->hdr.size;
 	struct vu_vring *vr;
@@ -510,8 +640,8 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 
 	switch (m->hdr.request) {
 	case VU_GET_FEATURES:
-		return reply_u64(dev->conn_fd, m->hdr.request,
-				 dev->features | (1ull << VU_F_PROTOCOL_FEATURES)) ?: 1;
+		return reply_u64(reply, m->hdr.request,
+				 dev->features | (1ull << VU_F_PROTOCOL_FEATURES));
 	case VU_SET_FEATURES:
 		NEED_SIZE(8);
 		if (m->payload.u64 & ~(dev->features | (1ull << VU_F_PROTOCOL_FEATURES))) {
@@ -525,7 +655,7 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 				dev->vrings[q].vq.event_idx = vu_has(dev, VIRTIO_F_EVENT_IDX);
 		return 0;
 	case VU_GET_PROTOCOL_FEATURES:
-		return reply_u64(dev->conn_fd, m->hdr.request, VU_PROTO_OFFERED) ?: 1;
+		return reply_u64(reply, m->hdr.request, VU_PROTO_OFFERED);
 	case VU_SET_PROTOCOL_FEATURES:
 		NEED_SIZE(8);
 		if (m->payload.u64 & ~VU_PROTO_OFFERED) {
@@ -582,7 +712,7 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 			return -EINVAL;
 		vring_stop(dev, vr);
 		struct vu_vring_state st = { m->payload.state.index, vr->base };
-		return msg_reply(dev->conn_fd, m->hdr.request, &st, sizeof(st)) ?: 1;
+		return reply_set(reply, m->hdr.request, &st, sizeof(st));
 	}
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
@@ -604,7 +734,7 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 		dev->backend_fd = take_fd(fds, nfds, 0);
 		return 0;
 	case VU_GET_QUEUE_NUM:
-		return reply_u64(dev->conn_fd, m->hdr.request, 1) ?: 1;
+		return reply_u64(reply, m->hdr.request, 1);
 	case VU_GET_CONFIG: {
 		NEED_SIZE(12);
 		struct vu_config *c = &m->payload.config;
@@ -613,7 +743,7 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 			return -EINVAL;
 		}
 		config_read(dev, c);
-		return msg_reply(dev->conn_fd, m->hdr.request, c, 12 + c->size) ?: 1;
+		return reply_set(reply, m->hdr.request, c, 12 + c->size);
 	}
 	case VU_SET_CONFIG:
 		/* virtio-net's config space is read-only for a modern driver. */
@@ -629,12 +759,14 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 
 int vu_dev_handle(struct vu_dev *dev)
 {
-	struct vu_msg msg;
+	struct vu_msg msg, reply;
 	int fds[VU_MAX_FDS];
 	unsigned nfds;
 	int rc;
 
 	rc = msg_read(dev->conn_fd, &msg, fds, &nfds);
+	if (rc == -EAGAIN)
+		return 0; /* woken without data */
 	if (rc < 0) {
 		if (rc != -ECONNRESET)
 			nf_err("%s: vhost-user connection: %s; disconnecting", dev->name,
@@ -657,7 +789,7 @@ int vu_dev_handle(struct vu_dev *dev)
 
 	pthread_mutex_lock(&dev->lock);
 	bool was_broken = dev->broken;
-	rc = dispatch(dev, &msg, fds, nfds);
+	rc = dispatch(dev, &msg, fds, nfds, &reply);
 	update_ready(dev);
 	if (!was_broken && dev->broken && rc == 0)
 		rc = -EFAULT; /* this message broke the device: tell the frontend */
@@ -670,24 +802,62 @@ int vu_dev_handle(struct vu_dev *dev)
 	 * one gets a u64: 0 success, 1 failure. */
 	bool want_ack = (msg.hdr.flags & VU_FLAG_NEED_REPLY) &&
 			(dev->protocol_features & (1ull << VU_PROTO_F_REPLY_ACK));
-	if (rc != 1 && want_ack && reply_u64(dev->conn_fd, msg.hdr.request, rc < 0) < 0) {
-		vu_dev_disconnect(dev);
-		return -EPIPE;
+	if (rc != 1 && want_ack)
+		reply_u64(&reply, msg.hdr.request, rc < 0);
+	if (rc == 1 || want_ack) {
+		int src = msg_send(dev->conn_fd, &reply);
+		if (src < 0) {
+			nf_err("%s: cannot reply to %s: %s; disconnecting", dev->name,
+			       req_name(msg.hdr.request), strerror(-src));
+			vu_dev_disconnect(dev);
+			return -EPIPE;
+		}
 	}
 	if (rc < 0 && rc != -EPERM && rc != -EOPNOTSUPP)
 		nf_warn("%s: %s refused", dev->name, req_name(msg.hdr.request));
 	return 0;
 }
 
-void vu_vring_call(struct vu_vring *vr)
+int vu_vring_call(struct vu_dev *dev, unsigned q)
 {
 	static const uint64_t one = 1;
+	struct vu_vring *vr = &dev->vrings[q];
+	ssize_t n;
+
 	if (vr->call_fd < 0)
-		return;
-	/* virtio_uml's call fd is a stream socket the guest reads in 8-byte
-	 * units; EAGAIN means a signal is already pending. Other frontends
-	 * pass an eventfd, which send() rejects with ENOTSOCK. */
-	if (send(vr->call_fd, &one, sizeof(one), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-	    errno == ENOTSOCK)
-		(void)!write(vr->call_fd, &one, sizeof(one));
+		return 0;
+	if (vr->call_kind == VU_CALL_SOCKET) {
+		/* EAGAIN: the guest has not read the calls before this one. */
+		n = send(vr->call_fd, &one, sizeof(one), MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else {
+		/* The eventfd's file is shared with the frontend, which could
+		 * clear O_NONBLOCK on it again: look first, so a counter at
+		 * its maximum (a signal is pending anyway) never blocks us. */
+		if (vr->call_kind == VU_CALL_EVENTFD) {
+			struct pollfd p = { vr->call_fd, POLLOUT, 0 };
+			if (poll(&p, 1, 0) == 0) {
+				vr->call_fails = 0;
+				return 0;
+			}
+		}
+		n = write(vr->call_fd, &one, sizeof(one));
+	}
+	if (n >= 0 || errno == EAGAIN || errno == EINTR) {
+		vr->call_fails = 0;
+		return 0;
+	}
+	int rc = -errno;
+	if (++vr->call_fails == VU_CALL_FAIL_MAX) {
+		nf_err("%s: vring %u call fd failed %u times in a row (%s)", dev->name, q,
+		       VU_CALL_FAIL_MAX, strerror(-rc));
+		vu_dev_set_broken(dev, "the call fd keeps refusing calls");
+	}
+	return rc;
+}
+
+bool vu_dev_check_fault(struct vu_dev *dev)
+{
+	if (atomic_exchange(&dev->mem_fault, false))
+		vu_dev_set_broken(dev, "guest memory file shrank under its mapping (SIGBUS)");
+	return dev->broken != NULL;
 }

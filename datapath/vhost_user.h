@@ -10,8 +10,10 @@
  *
  * Locking: dev->lock guards the memory map and the vrings. vu_dev_handle()
  * takes it while it changes them; the datapath takes it around each batch.
- * Replies are written outside the lock where possible and never wait on the
- * datapath, so a busy datapath cannot freeze the guest for long.
+ * Replies are written after the lock is released, with a send timeout, so a
+ * frontend that stops reading can neither freeze the datapath nor hold the
+ * control thread for more than VU_IO_TIMEOUT_MS per message; a message
+ * must arrive whole within the same bound once its first byte has.
  */
 #ifndef NF_VHOST_USER_H
 #define NF_VHOST_USER_H
@@ -35,7 +37,26 @@ struct vu_dev_ops {
 	void (*kick_unwatch)(struct vu_dev *dev, unsigned q, int fd);
 	/* Vring readiness, features or connection state changed. */
 	void (*changed)(struct vu_dev *dev);
+	/* Optional: running vring q was re-translated through a new memory
+	 * table and keeps running from where it was; descriptor chains the
+	 * host holds popped must be translated again (vq_chain_reload). */
+	void (*remapped)(struct vu_dev *dev, unsigned q);
 };
+
+/* How calls reach the guest through a vring's call fd. */
+enum vu_call_kind {
+	VU_CALL_SOCKET,  /* virtio_uml: a stream socket read in 8-byte units */
+	VU_CALL_EVENTFD, /* other frontends */
+	VU_CALL_PIPE,    /* a pipe or FIFO (our own non-blocking description) */
+};
+
+/* Bound on one message's arrival once its first byte has, and on sending
+ * one reply. */
+#define VU_IO_TIMEOUT_MS 1000
+
+/* Consecutive failed calls (other than "a signal is already pending") after
+ * which the device is marked broken. */
+#define VU_CALL_FAIL_MAX 64
 
 struct vu_vring {
 	struct vq vq;          /* datapath state, valid while ready */
@@ -50,6 +71,8 @@ struct vu_vring {
 				* datapath kept from before are void */
 	int kick_fd;
 	int call_fd;
+	enum vu_call_kind call_kind;
+	unsigned call_fails;   /* consecutive failed calls */
 	int err_fd;
 };
 
@@ -75,6 +98,7 @@ struct vu_dev {
 	struct virtio_net_config config;
 	const char *broken;    /* reason, or NULL */
 	atomic_bool halting;   /* the guest is shutting down: its rings may be scribbled on */
+	atomic_bool mem_fault; /* a guest mapping faulted (file shrunk): see memguard.h */
 };
 
 /* Initialises dev and listens on path (replacing a stale socket file).
@@ -101,8 +125,15 @@ void vu_dev_disconnect(struct vu_dev *dev);
 /* Marks the device broken (first reason wins, logged once). Lock held. */
 void vu_dev_set_broken(struct vu_dev *dev, const char *reason);
 
-/* Signals the guest that vring q has used buffers. Datapath thread. */
-void vu_vring_call(struct vu_vring *vr);
+/* Signals the guest that vring q has used buffers. Never blocks: a call fd
+ * that cannot take the signal now already has one pending. Returns 0, or
+ * -errno when the fd refused it; after VU_CALL_FAIL_MAX failures in a row
+ * the device is marked broken. Datapath thread, lock held. */
+int vu_vring_call(struct vu_dev *dev, unsigned q);
+
+/* Marks the device broken if one of its guest mappings faulted since the
+ * last look (memguard). Returns true if the device is broken. Lock held. */
+bool vu_dev_check_fault(struct vu_dev *dev);
 
 /* True if feature bit was negotiated. */
 static inline bool vu_has(const struct vu_dev *dev, unsigned bit)

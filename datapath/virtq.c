@@ -77,6 +77,12 @@ static int chain_add(struct vq *q, struct vq_chain *c, const struct vring_desc *
 		vq_set_broken(q, "descriptor buffer outside guest memory");
 		return -EIO;
 	}
+	/* Totals are 32-bit: 64 descriptors of up to 4 GiB each (aliasing the
+	 * same guest memory is legal) could wrap them to a small number. */
+	if ((uint64_t)c->in_len + c->out_len + d->len > VQ_MAX_CHAIN_BYTES) {
+		vq_set_broken(q, "descriptor chain longer than any buffer could be");
+		return -EIO;
+	}
 	c->iov[c->nout + c->nin] = (struct iovec){ p, d->len };
 	if (writable) {
 		c->nin++;
@@ -87,6 +93,8 @@ static int chain_add(struct vq *q, struct vq_chain *c, const struct vring_desc *
 	}
 	return 0;
 }
+
+static int chain_walk(struct vq *q, uint16_t head, struct vq_chain *c);
 
 int vq_pop(struct vq *q, struct vq_chain *c)
 {
@@ -101,6 +109,26 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 		vq_set_broken(q, "avail ring entry out of range");
 		return -EIO;
 	}
+	if (chain_walk(q, head, c) < 0)
+		return -EIO;
+	q->last_avail++;
+	return 1;
+}
+
+int vq_chain_reload(struct vq *q, struct vq_chain *c)
+{
+	if (q->broken)
+		return -EIO;
+	if (c->head >= q->num) {
+		vq_set_broken(q, "reloaded chain head out of range");
+		return -EIO;
+	}
+	return chain_walk(q, c->head, c);
+}
+
+/* Walks the descriptor chain starting at head into *c. */
+static int chain_walk(struct vq *q, uint16_t head, struct vq_chain *c)
+{
 	c->head = head;
 	c->nout = c->nin = 0;
 	c->out_len = c->in_len = 0;
@@ -148,8 +176,7 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 			return -EIO;
 		}
 	}
-	q->last_avail++;
-	return 1;
+	return 0;
 }
 
 void vq_unpop(struct vq *q, unsigned n)

@@ -32,6 +32,11 @@
  * a chain with more is treated as a protocol violation. */
 #define VQ_MAX_IOV 64
 
+/* Most bytes one chain may describe in all; more is a protocol violation
+ * (a network frame is at most 64 KiB; this also keeps 32-bit totals from
+ * wrapping). */
+#define VQ_MAX_CHAIN_BYTES (16u << 20)
+
 /* One popped chain: readable (driver-to-device) buffers first, then writable. */
 struct vq_chain {
 	uint16_t head;      /* id to return in the used ring */
@@ -68,6 +73,11 @@ void vq_setup(struct vq *q, const struct guestmem *mem, uint16_t num,
 /* Pops one chain into *c. Returns 1 when a chain was popped, 0 when the ring
  * is empty, -EIO when the queue is (or just became) broken. */
 int vq_pop(struct vq *q, struct vq_chain *c);
+
+/* Walks c's chain again from c->head, through q's current memory map (after
+ * the guest replaced its memory table, chains popped before point into the
+ * old mapping). Returns 0, or -EIO when the queue is or becomes broken. */
+int vq_chain_reload(struct vq *q, struct vq_chain *c);
 
 /* Returns the last n popped chains to the ring, newest first (they will be
  * popped again, in order). n must not exceed what was popped since the last
