@@ -157,8 +157,15 @@ demo: deps
 unit:
 	$(Q)$(MAKE) --no-print-directory -C tests/unit BUILD=$(abspath $(BUILD))/test run
 
-integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf
+# Test helpers (not part of uml-nf).
+$(BUILD)/setlink-gso: tests/tools/setlink-gso.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(LDLIBS)
+
+integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/setlink-gso
 	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) \
+		SETLINK_GSO=$(abspath $(BUILD))/setlink-gso \
 		FIREWALL_IMAGE=$(FIREWALL_IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash tests/integration/run.sh
 
 test: deps

@@ -22,13 +22,21 @@
 
 struct nf_engine;
 
-/* Per-slot receive staging (see "Receive paths"): the largest GSO frame plus
- * its transport header and VLAN tags. */
-#define SPILL_BYTES (65536u + 256u)
+/* The largest frame taken from the host: BIG TCP (gso_max_size and
+ * gro_max_size, or their IPv4 twins, above 64 KiB on the host interface or
+ * its peer) makes GSO frames of up to this; larger ones are dropped and
+ * counted (rx_oversize). Frames above GUEST_GSO_MAX are cut into GSO frames
+ * the guest can take (ofl_gso_split), or segmented. */
+#define RX_FRAME_MAX (262144u + 256u)
+#define GUEST_GSO_MAX (65535u + 14u)
+/* Per-slot receive staging (see "Receive paths"): the largest frame plus its
+ * transport header. Only the part a frame actually uses is ever touched, so
+ * the memory is mostly never faulted in. */
+#define SPILL_BYTES (RX_FRAME_MAX + 16u)
 #define MRG_MAX_BUFS 256u
-/* Software GSO output: a 64 KB frame at the smallest MSS the guest's MTU
- * allows, each segment repeating up to ~200 bytes of headers. */
-#define MAX_SEGS 256u
+/* Software GSO output: a 256 KiB frame at a 536-byte MSS, each segment
+ * repeating up to ~200 bytes of headers. */
+#define MAX_SEGS 512u
 /* Software GRO switches on after a direct batch with this many full-sized
  * non-GSO frames, and off after this many staged batches without a merge. */
 #define GRO_TRIGGER 8u
@@ -39,7 +47,7 @@ struct nf_engine;
 #define SEGBUF_BYTES (LINEAR_BYTES + MAX_SEGS * 256u)
 /* dev->linear: one frame gathered for software segmentation or being
  * coalesced; frames larger than this are dropped (rx_oversize). */
-#define LINEAR_BYTES SPILL_BYTES
+#define LINEAR_BYTES RX_FRAME_MAX
 
 /* Batches per device per loop turn before looking at other devices again. */
 #define BATCH_BUDGET 8
@@ -62,7 +70,8 @@ struct nf_stats {
 	uint64_t rx_waits; /* times delivery waited for the guest to post buffers */
 	uint64_t rx_segmented; /* GSO frames segmented in software for the guest */
 	uint64_t rx_coalesced; /* frames merged by software GRO */
-	uint64_t rx_oversize;  /* dropped: larger than the guest's buffers or LINEAR_BYTES */
+	uint64_t rx_oversize;  /* dropped: larger than RX_FRAME_MAX, or than the guest's buffers */
+	uint64_t rx_split;     /* GSO frames cut into smaller GSO frames for the guest */
 	uint64_t tx_bad_hdr;   /* dropped: virtio-net header asks for what was not negotiated */
 	uint64_t tx_bad_frame; /* dropped: chain too short or too long to be a frame */
 	uint64_t call_errors;  /* calls the call fd refused (not "already pending") */

@@ -662,7 +662,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
-			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu call_errors=%llu rx_waits=%llu rx_segmented=%llu rx_coalesced=%llu "
+			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu call_errors=%llu rx_waits=%llu rx_segmented=%llu rx_split=%llu rx_coalesced=%llu "
 			"rx_oversize=%llu tx_bad_hdr=%llu tx_bad_frame=%llu host_rx_drops=%lld "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
@@ -673,7 +673,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			(unsigned long long)s->kicks, (unsigned long long)s->calls, (unsigned long long)s->recalls,
 			(unsigned long long)s->call_errors,
 			(unsigned long long)s->rx_waits, (unsigned long long)s->rx_segmented,
-			(unsigned long long)s->rx_coalesced, (unsigned long long)s->rx_oversize,
+			(unsigned long long)s->rx_split, (unsigned long long)s->rx_coalesced, (unsigned long long)s->rx_oversize,
 			(unsigned long long)s->tx_bad_hdr, (unsigned long long)s->tx_bad_frame,
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)

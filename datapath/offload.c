@@ -150,9 +150,8 @@ int ofl_csum_complete(uint8_t *frame, size_t len, uint16_t csum_start, uint16_t 
  * lies within the frame. */
 static size_t ip_end(const uint8_t *f, const struct ofl_l34 *l)
 {
-	if (l->ipv6)
-		return l->l3_off + IPV6_HLEN + get16(f + l->l3_off + 4);
-	return l->l3_off + (size_t)get16(f + l->l3_off + 2);
+	(void)f;
+	return l->ip_end;
 }
 
 int ofl_parse_tcp_headers(const uint8_t *frame, size_t have, size_t len, struct ofl_l34 *out)
@@ -184,6 +183,11 @@ int ofl_parse_tcp_headers(const uint8_t *frame, size_t have, size_t len, struct 
 			return -EINVAL;
 		size_t ihl = (size_t)(ip[0] & 0xf) * 4;
 		size_t tot = get16(ip + 2);
+		/* IPv4 BIG TCP (Linux gso_ipv4_max_size above 64 KiB): a
+		 * packet too long for the 16-bit field carries 0 there and
+		 * runs to the end of the frame. */
+		if (tot == 0 && len - l3 > 0xffff)
+			tot = len - l3;
 		if (ihl < IPV4_HLEN || tot < ihl || tot > len - l3)
 			return -EINVAL;
 		/* A fragment's TCP header is in the first fragment only, and
@@ -279,9 +283,14 @@ static void set_tcp_csum(uint8_t *f, const struct ofl_l34 *l, size_t end, bool f
 
 /* ---- segmentation ---- */
 
-int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
-		    enum ofl_csum_mode mode, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
-		    unsigned max_segs)
+/* Cuts a TCP GSO frame into pieces of at most seg_payload payload bytes.
+ * step: original segments per piece (IPv4 IDs advance by it, so a piece
+ * segmented again later numbers its packets as the original would have);
+ * gso: the pieces stay GSO frames of the original mss (partial checksums)
+ * instead of becoming plain segments. */
+static int gso_cut(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		   size_t seg_payload, unsigned step, bool gso, enum ofl_csum_mode mode,
+		   uint8_t *out, size_t out_cap, struct ofl_seg *segs, unsigned max_segs)
 {
 	struct ofl_l34 l;
 	int r = ofl_parse_tcp(frame, len, &l);
@@ -293,11 +302,18 @@ int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hd
 	size_t mss = h->gso_size;
 	if (type != want || mss == 0)
 		return -EINVAL;
+	if (gso) {
+		/* Pieces of whole segments, each at most seg_payload bytes. */
+		step = (unsigned)(seg_payload / mss);
+		if (step == 0)
+			return -EINVAL;
+		seg_payload = step * mss;
+	}
 
 	size_t hlen = l.payload_off;
 	size_t payload = ip_end(frame, &l) - hlen;
 	/* A frame without payload still makes one (header-only) segment. */
-	size_t nseg = payload ? (payload + mss - 1) / mss : 1;
+	size_t nseg = payload ? (payload + seg_payload - 1) / seg_payload : 1;
 	if (nseg > max_segs || nseg * hlen + payload > out_cap)
 		return -ENOSPC;
 
@@ -306,11 +322,11 @@ int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hd
 	uint16_t id = get16(ip0 + 4);
 	uint32_t seq = get32(th0 + 4);
 	uint8_t flags = th0[TCP_FLAGS_OFF];
-	bool full = mode == OFL_CSUM_FULL;
+	bool full = mode == OFL_CSUM_FULL && !gso;
 	size_t off = 0, done = 0;
 
 	for (size_t i = 0; i < nseg; i++) {
-		size_t chunk = payload - done < mss ? payload - done : mss;
+		size_t chunk = payload - done < seg_payload ? payload - done : seg_payload;
 		uint8_t *s = out + off;
 		uint8_t *th = s + l.l4_off;
 		uint8_t fl = flags;
@@ -318,7 +334,7 @@ int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hd
 		memcpy(s, frame, hlen);
 		memcpy(s + hlen, frame + hlen + done, chunk);
 		if (!l.ipv6)
-			put16(s + l.l3_off + 4, (uint16_t)(id + i));
+			put16(s + l.l3_off + 4, (uint16_t)(id + i * step));
 		set_ip_len(s, &l, hlen + chunk);
 		put32(th + 4, seq + (uint32_t)done);
 		/* CWR marks the first packet after a window reduction; FIN
@@ -341,10 +357,38 @@ int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hd
 				.csum_offset = full ? 0 : TCP_CSUM_OFF,
 			},
 		};
+		if (gso && chunk > mss) {
+			segs[i].hdr.gso_type = h->gso_type;
+			segs[i].hdr.gso_size = (uint16_t)mss;
+		}
 		off += hlen + chunk;
 		done += chunk;
 	}
 	return (int)nseg;
+}
+
+int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		    enum ofl_csum_mode mode, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
+		    unsigned max_segs)
+{
+	return gso_cut(frame, len, h, h->gso_size, 1, false, mode, out, out_cap, segs, max_segs);
+}
+
+int ofl_gso_split(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		  size_t max_frame, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
+		  unsigned max_segs)
+{
+	struct ofl_l34 l;
+	int r = ofl_parse_tcp(frame, len, &l);
+	if (r < 0)
+		return r;
+	/* Payload room per piece: the frame limit and the 16-bit IP length. */
+	size_t ip_room = (l.ipv6 ? 0xffffu + l.l3_off + IPV6_HLEN : 0xffffu + l.l3_off);
+	size_t lim = max_frame < ip_room ? max_frame : ip_room;
+	if (lim <= l.payload_off)
+		return -EINVAL;
+	return gso_cut(frame, len, h, lim - l.payload_off, 0, true, OFL_CSUM_PARTIAL, out,
+		       out_cap, segs, max_segs);
 }
 
 /* ---- coalescing ---- */

@@ -45,7 +45,8 @@ struct ofl_l34 {
 	uint16_t l4_off;    /* TCP header offset */
 	uint16_t payload_off; /* TCP payload offset (after options) */
 	uint8_t ipv6;       /* 0: IPv4, 1: IPv6 */
-	uint32_t ip_end;    /* end of the IP packet by its length field (padding after) */
+	uint32_t ip_end;    /* end of the IP packet by its length field (padding after);
+			     * the frame's end for an IPv4 BIG TCP packet (length 0) */
 };
 
 /* Locates the headers of a TCP frame. Returns 0, -EINVAL (truncated or
@@ -99,6 +100,23 @@ enum ofl_csum_mode {
 int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
 		    enum ofl_csum_mode mode, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
 		    unsigned max_segs);
+
+/* Cuts a TCP GSO frame (as for ofl_gso_segment) into smaller GSO frames of
+ * at most max_frame bytes each and of at most 64 KiB of IP packet, made of
+ * whole segments of the original gso_size: for a frame too large for the
+ * receiver as one (IPv4 BIG TCP frames, whose IP length field is 0, or a
+ * frame larger than the buffer it must go to). Each piece gets the original
+ * headers with IP length, IPv4 ID (advanced by the segments before it) and
+ * sequence number set, FIN/PSH only on the last and CWR only on the first,
+ * and a header: NEEDS_CSUM, csum_start = l4_off, csum_offset = 16 (the
+ * checksum field holds the piece's pseudo-header seed), hdr_len = payload
+ * offset, and gso_type/gso_size of the original when the piece holds more
+ * than one segment (gso_type NONE otherwise). Returns the number of pieces
+ * or -errno as ofl_gso_segment; -EINVAL also when max_frame cannot hold the
+ * headers and one segment. */
+int ofl_gso_split(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		  size_t max_frame, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
+		  unsigned max_segs);
 
 /* ---- coalescing ---- */
 

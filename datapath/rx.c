@@ -12,6 +12,7 @@
 enum rx_verdict {
 	RX_PASS,    /* give it as it is */
 	RX_SEGMENT, /* a TCP GSO frame the guest cannot take: segment it here */
+	RX_SPLIT,   /* a GSO frame the guest takes, but too large as one: cut it */
 	RX_DROP,
 };
 
@@ -74,7 +75,10 @@ static enum rx_verdict rx_frame_check(struct nf_dev *dev, const struct nf_pkt *p
 	}
 	if ((pkt->flags & NF_PKT_TRUNC) || *frame < ETH_MIN_FRAME)
 		return RX_DROP;
-	return rx_classify(&dev->vu, h);
+	enum rx_verdict v = rx_classify(&dev->vu, h);
+	if (v == RX_PASS && *frame > GUEST_GSO_MAX && h->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		v = RX_SPLIT; /* BIG TCP: no virtio-net guest takes it whole */
+	return v;
 }
 
 /* A frame that does not fit where it has to go: dropped and counted, with
@@ -84,9 +88,9 @@ static void rx_oversize(struct nf_dev *dev, uint32_t frame)
 	dev->st.rx_dropped++;
 	if (dev->st.rx_oversize++ == 0)
 		nf_warn("%s: dropped a %u-byte frame from the host: larger than the guest's "
-			"receive buffers or the %u bytes uml-nf segments (BIG TCP? keep "
-			"gso_max_size/gro_max_size at 65536 on the host interface and its peer); "
-			"counted as rx_oversize",
+			"receive buffers or the %u bytes uml-nf takes (BIG TCP? keep "
+			"gso_max_size/gro_max_size and their ipv4 twins at most 262144 on the host "
+			"interface and its peer); counted as rx_oversize",
 			dev->vu.name, frame, LINEAR_BYTES);
 }
 
@@ -130,6 +134,30 @@ static int rx_segment(struct nf_dev *dev, const uint8_t *frame, uint32_t len,
 	}
 	dev->st.rx_segmented++;
 	return n;
+}
+
+/* Cuts a GSO frame into GSO frames of at most room bytes (and 64 KiB of IP
+ * packet) into dev->segbuf, for a guest that takes TSO. Returns the number
+ * of pieces, or 0 (counted as a drop). */
+static int rx_split(struct nf_dev *dev, const uint8_t *frame, uint32_t len,
+		    const struct virtio_net_hdr_v1 *h, uint32_t room)
+{
+	int n = ofl_gso_split(frame, len, h, room < GUEST_GSO_MAX ? room : GUEST_GSO_MAX,
+			      dev->segbuf, SEGBUF_BYTES, dev->segs, MAX_SEGS);
+	if (n <= 0) {
+		dev->st.rx_dropped++;
+		return 0;
+	}
+	dev->st.rx_split++;
+	return n;
+}
+
+/* The pieces of a frame that must be cut, for a guest buffer of room
+ * bytes: GSO pieces where the guest takes them, segments otherwise. */
+static int rx_cut(struct nf_dev *dev, enum rx_verdict v, const uint8_t *frame, uint32_t len,
+		  const struct virtio_net_hdr_v1 *h, uint32_t room)
+{
+	return v == RX_SPLIT ? rx_split(dev, frame, len, h, room) : rx_segment(dev, frame, len, h);
 }
 
 /* Mergeable path: copies one contiguous frame with its header into as many
@@ -232,18 +260,20 @@ static enum rx_result rx_staged_one(struct nf_dev *dev, struct vq *q, unsigned i
 
 	if (pkt->flags & PKT_ABSORBED)
 		return RX_DONE; /* coalesced into an earlier frame */
-	switch (rx_frame_check(dev, pkt, src, &h, &frame)) {
+	enum rx_verdict v = rx_frame_check(dev, pkt, src, &h, &frame);
+	switch (v) {
 	case RX_DROP:
 		rx_drop(dev, pkt); /* no guest buffer spent on it */
 		return RX_DONE;
 	case RX_PASS:
 		return rx_emit(dev, q, h, data, frame);
 	case RX_SEGMENT:
+	case RX_SPLIT:
 		break;
 	}
 	if (!dev->nsegs) {
 		dev->seg_next = 0;
-		dev->nsegs = (unsigned)rx_segment(dev, data, frame, &h);
+		dev->nsegs = (unsigned)rx_cut(dev, v, data, frame, &h, GUEST_GSO_MAX);
 	}
 	while (dev->seg_next < dev->nsegs) {
 		const struct ofl_seg *sg = &dev->segs[dev->seg_next];
@@ -416,6 +446,8 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 
 	iov_read(in, c->nin, 0, hdr, sizeof(hdr));
 	enum rx_verdict v = rx_frame_check(dev, &dev->rx_pkts[i], hdr, &h, &frame);
+	if (v == RX_PASS && frame > cap && h.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		v = RX_SPLIT; /* a GSO frame larger than the guest's chain */
 	if (v == RX_PASS && frame <= cap) {
 		h.num_buffers = 1;
 		iov_write(in, c->nin, 0, &h, VNET_HDR_LEN);
@@ -427,12 +459,13 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 		       (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
 	}
 	int nsegs = 0;
-	if (v == RX_SEGMENT && frame > LINEAR_BYTES) {
+	bool cut = v == RX_SEGMENT || v == RX_SPLIT;
+	if (cut && frame > LINEAR_BYTES) {
 		/* Larger than anything we can segment (BIG TCP: gso_max_size or
 		 * gro_max_size above 64 KiB on the host side): the gather below
 		 * must never write past dev->linear. */
 		rx_oversize(dev, frame);
-	} else if (v == RX_SEGMENT) {
+	} else if (cut) {
 		/* Gather into our own buffer first: the part in the guest's
 		 * chain can change under us, the copy cannot. The chain holds
 		 * the first cap bytes, the spill slot the rest (at most
@@ -441,7 +474,7 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 		iov_read(in, c->nin, VNET_HDR_LEN, dev->linear, head);
 		if (frame > head)
 			memcpy(dev->linear + head, rx_slot(dev, i), frame - head);
-		nsegs = rx_segment(dev, dev->linear, frame, &h);
+		nsegs = rx_cut(dev, v, dev->linear, frame, &h, cap);
 	} else {
 		if (v == RX_PASS)
 			rx_oversize(dev, frame); /* larger than the guest's chain */

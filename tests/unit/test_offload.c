@@ -558,6 +558,147 @@ static void test_gso_3000(void **state)
 	check_segments(&s, gso_in, &L, r, 65535, OFL_CSUM_PARTIAL);
 }
 
+/* ofl_gso_split: an IPv4 BIG TCP frame (IP length 0) and an IPv6 frame cut
+ * into GSO pieces; each piece is checked on its own, then segmented again,
+ * and the segments of all pieces must be exactly the segments of the
+ * original (IDs, sequence numbers, payload, flags). */
+static uint8_t split_out[BIG + 64 * 1024], reseg[BIG + 64 * 1024];
+static struct ofl_seg pieces[64], psegs[1024];
+
+static void check_split(const struct spec *s, uint8_t *in, size_t n, const struct layout *L,
+			size_t mss, size_t max_frame)
+{
+	struct virtio_net_hdr_v1 h = {.gso_type = s->v6 ? VIRTIO_NET_HDR_GSO_TCPV6
+							: VIRTIO_NET_HDR_GSO_TCPV4,
+				      .gso_size = (uint16_t)mss};
+	int np = ofl_gso_split(in, n, &h, max_frame, split_out, sizeof(split_out), pieces, 64);
+	assert_true(np > 1);
+	size_t done = 0;
+	int total = 0;
+	for (int i = 0; i < np; i++) {
+		uint8_t *f = split_out + pieces[i].off;
+		size_t plen = pieces[i].len - L->pay;
+		struct ofl_l34 l;
+		assert_true(pieces[i].len <= max_frame);
+		assert_int_equal(ofl_parse_tcp(f, pieces[i].len, &l), 0);
+		struct layout PL = from_l34(f, &l);
+		assert_int_equal(PL.end, pieces[i].len); /* a real 16-bit IP length */
+		if (i < np - 1)
+			assert_int_equal(plen % mss, 0);
+		assert_int_equal(rd32(f + L->l4 + 4), s->seq + (uint32_t)done);
+		if (!s->v6) {
+			assert_true(ref_ip_ok(f, &PL));
+			assert_int_equal(rd16(f + L->l3 + 4), (uint16_t)(s->id + done / mss));
+		}
+		assert_int_equal(pieces[i].hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(pieces[i].hdr.csum_start, L->l4);
+		assert_int_equal(pieces[i].hdr.csum_offset, 16);
+		assert_int_equal(pieces[i].hdr.hdr_len, L->pay);
+		assert_int_equal(rd16(f + L->l4 + 16), ref_sum(NULL, 0, ref_pseudo(f, &PL)));
+		if (plen > mss) {
+			assert_int_equal(pieces[i].hdr.gso_type, h.gso_type);
+			assert_int_equal(pieces[i].hdr.gso_size, mss);
+		} else {
+			assert_int_equal(pieces[i].hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+		}
+		/* Segment the piece again: its segments continue the original's. */
+		struct virtio_net_hdr_v1 ph = h;
+		int ns = ofl_gso_segment(f, pieces[i].len, &ph, OFL_CSUM_FULL, reseg, sizeof(reseg),
+					 psegs, 1024);
+		assert_true(ns > 0);
+		for (int k = 0; k < ns; k++) {
+			uint8_t *g = reseg + psegs[k].off;
+			size_t off = done + (size_t)k * mss;
+			assert_int_equal(rd32(g + L->l4 + 4), s->seq + (uint32_t)off);
+			if (!s->v6)
+				assert_int_equal(rd16(g + L->l3 + 4), (uint16_t)(s->id + total + k));
+			for (size_t b = 0; b < psegs[k].len - L->pay; b += 97)
+				assert_int_equal(g[L->pay + b], pat(s->seq + (uint32_t)(off + b)));
+			uint8_t fl = s->flags;
+			if (total + k > 0)
+				fl &= (uint8_t)~CWR;
+			if (!(i == np - 1 && k == ns - 1))
+				fl &= (uint8_t)~(FIN | PSH);
+			assert_int_equal(g[L->l4 + 13], fl);
+		}
+		total += ns;
+		done += plen;
+	}
+	assert_int_equal(done, s->payload);
+	assert_int_equal(total, (int)((s->payload + mss - 1) / mss));
+}
+
+static void test_gso_split(void **state)
+{
+	(void)state;
+	struct layout L;
+
+	/* IPv4 BIG TCP: 100000 bytes of payload, IP length field 0. */
+	struct spec s = spec4(100000);
+	s.flags = ACK | PSH | FIN | CWR;
+	s.df = true;
+	size_t n = build(gso_in, &s, &L);
+	wr16(gso_in + L.l3 + 2, 0);
+	wr16(gso_in + L.l3 + 10, 0);
+	wr16(gso_in + L.l3 + 10, (uint16_t)~ref_sum(gso_in + L.l3, L.l4 - L.l3, 0));
+	struct ofl_l34 l;
+	assert_int_equal(ofl_parse_tcp(gso_in, n, &l), 0);
+	assert_int_equal(l.ip_end, n);
+	check_split(&s, gso_in, n, &L, 1448, 65535 + 14);
+	check_split(&s, gso_in, n, &L, 1448, 20000);
+
+	/* IPv6 with a VLAN tag, cut for a small receive buffer. */
+	s = spec6(60000);
+	s.vlans = 1;
+	s.tcpopt = 12;
+	n = build(gso_in, &s, &L);
+	check_split(&s, gso_in, n, &L, 1220, 16384);
+
+	/* Length 0 is BIG TCP only for packets too long for the field. */
+	s = spec4(1000);
+	n = build(gso_in, &s, &L);
+	wr16(gso_in + L.l3 + 2, 0);
+	assert_int_equal(ofl_parse_tcp(gso_in, n, &l), -EINVAL);
+
+	/* Room for the headers only, and more pieces than allowed. */
+	s = spec4(30000);
+	n = build(gso_in, &s, &L);
+	struct virtio_net_hdr_v1 h = {.gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 1448};
+	assert_int_equal(ofl_gso_split(gso_in, n, &h, L.pay + 100, split_out, sizeof(split_out),
+				       pieces, 64), -EINVAL);
+	assert_int_equal(ofl_gso_split(gso_in, n, &h, L.pay + 1448, split_out, sizeof(split_out),
+				       pieces, 4), -ENOSPC);
+}
+
+/* Headers-only parsing never reads at or past have. */
+static void test_parse_headers_only(void **state)
+{
+	(void)state;
+	struct layout L;
+	struct ofl_l34 l;
+	struct spec s = spec4(5000);
+	s.ipopt = 40;
+	s.tcpopt = 20;
+	size_t n = build(gso_in, &s, &L);
+	uint8_t *copy = malloc(L.pay);
+	assert_non_null(copy);
+	memcpy(copy, gso_in, L.pay);
+	assert_int_equal(ofl_parse_tcp_headers(copy, L.pay, n, &l), 0);
+	assert_int_equal(l.payload_off, L.pay);
+	assert_int_equal(l.ip_end, n);
+	/* Cut inside the TCP header, inside the IP options, inside Ethernet:
+	 * ASan catches any read past the copy. */
+	const size_t cuts[] = {L.l4 + 12, L.l4 + 2, L.l3 + 30, L.l3 + 4, 10};
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		uint8_t *c = malloc(cuts[i]);
+		assert_non_null(c);
+		memcpy(c, gso_in, cuts[i]);
+		assert_int_equal(ofl_parse_tcp_headers(c, cuts[i], n, &l), -EINVAL);
+		free(c);
+	}
+	free(copy);
+}
+
 static void test_gso_errors(void **state)
 {
 	(void)state;
@@ -976,6 +1117,8 @@ int main(void)
 		cmocka_unit_test(test_gso_shapes),
 		cmocka_unit_test(test_gso_3000),
 		cmocka_unit_test(test_gso_errors),
+		cmocka_unit_test(test_gso_split),
+		cmocka_unit_test(test_parse_headers_only),
 		cmocka_unit_test(test_gro_three),
 		cmocka_unit_test(test_gro_single_and_start),
 		cmocka_unit_test(test_gro_refuse),
