@@ -445,6 +445,12 @@ int main(int argc, char **argv)
 		.on_usr1 = dump_state,
 		.on_halt = note_halting,
 	};
+	/* panic=N (N != 0): the guest reboots itself after a panic. */
+	for (int i = 0; i < L.nguest; i++) {
+		const char *v = arg_value(L.guest_args[i], "panic=");
+		if (v)
+			g.panic_reboots = strtol(v, NULL, 0) != 0;
+	}
 	dump_engine = eng;
 	nf_info("booting %s (%s) umid=%s%s", L.kernel, info.version, L.umid,
 		guest_cpu >= 0 ? "" : " (no CPU pinning)");
@@ -455,7 +461,11 @@ int main(int argc, char **argv)
 		nf_err("cannot start the guest kernel: %s", strerror(-rc));
 	} else {
 		status = sv_wait(&g);
-		nf_info("guest exited with status %d", status);
+		if (status == SV_EXIT_PANIC)
+			nf_info("guest stopped after a kernel panic; exiting with status %d",
+				SV_EXIT_PANIC);
+		else
+			nf_info("guest exited with status %d", status);
 	}
 	for (int i = 0; i < nowned; i++)
 		free(owned[i]);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -36,6 +37,22 @@ void sv_block_signals(void)
 int sv_spawn(struct sv_guest *g, char *const argv[])
 {
 	pid_t parent = getpid();
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+
+	g->out_fd = g->err_fd = -1;
+	g->panic[0] = '\0';
+	/* The guest's console output passes through us so a panic is seen;
+	 * our ends are non-blocking, its ends ordinary pipes. */
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+		int e = errno;
+		for (int i = 0; i < 2; i++) {
+			if (out[i] >= 0)
+				close(out[i]);
+			if (err[i] >= 0)
+				close(err[i]);
+		}
+		return -e;
+	}
 
 	/* Helpers orphaned by the guest come to us, not to init. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -49,8 +66,11 @@ int sv_spawn(struct sv_guest *g, char *const argv[])
 		       strerror(errno));
 		pid = fork();
 	}
-	if (pid < 0)
-		return -errno;
+	if (pid < 0) {
+		int e = errno;
+		close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+		return -e;
+	}
 	if (pid == 0) {
 		/* Die with uml-nf; taking the namespace's other members along. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -64,14 +84,106 @@ int sv_spawn(struct sv_guest *g, char *const argv[])
 		}
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_UNBLOCK, &handled, NULL);
+		/* dup2 clears close-on-exec on the copies. */
+		if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+			_exit(127);
 		/* Only stdin/stdout/stderr are the guest's business. */
 		syscall(SYS_close_range, 3u, ~0u, 0u);
 		execv(argv[0], argv);
 		fprintf(stderr, "uml-nf: error: cannot start %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	close(out[1]);
+	close(err[1]);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(err[0], F_SETFL, O_NONBLOCK);
+	g->out_fd = out[0];
+	g->err_fd = err[0];
 	g->pid = pid;
 	return 0;
+}
+
+/* ---- console pass-through and panic watch ---- */
+
+#define PANIC_MARK "Kernel panic - not syncing: "
+
+/* The current partial line of one stream, enough to hold a panic line. */
+struct line_buf {
+	char buf[256];
+	size_t len;
+	bool overlong; /* the line so far did not fit: skip to its end */
+};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* our own output is gone: keep draining the guest */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Looks at one complete line; records the first panic reason. */
+static void scan_line(struct sv_guest *g, const char *line, size_t len)
+{
+	const char *m = memmem(line, len, PANIC_MARK, sizeof(PANIC_MARK) - 1);
+	if (!m || g->panic[0])
+		return;
+	const char *r = m + sizeof(PANIC_MARK) - 1;
+	size_t n = (size_t)(line + len - r);
+	while (n && (r[n - 1] == '\r' || r[n - 1] == ' '))
+		n--;
+	if (n >= sizeof(g->panic))
+		n = sizeof(g->panic) - 1;
+	memcpy(g->panic, r, n);
+	g->panic[n] = '\0';
+	if (!g->panic[0])
+		snprintf(g->panic, sizeof(g->panic), "(no reason given)");
+}
+
+static void feed(struct sv_guest *g, struct line_buf *lb, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == '\n') {
+			if (!lb->overlong)
+				scan_line(g, lb->buf, lb->len);
+			lb->len = 0;
+			lb->overlong = false;
+		} else if (lb->len < sizeof(lb->buf)) {
+			lb->buf[lb->len++] = c;
+		} else {
+			/* Keep the start: the mark sits near the front of the
+			 * line, after at most a timestamp. */
+			if (!lb->overlong)
+				scan_line(g, lb->buf, lb->len);
+			lb->overlong = true;
+		}
+	}
+}
+
+/* Copies what the guest wrote on *fd to out. Returns false at EOF. */
+static bool pump(struct sv_guest *g, int *fd, int out, struct line_buf *lb)
+{
+	char buf[4096];
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(*fd, buf, sizeof(buf));
+		if (n > 0) {
+			write_all(out, buf, (size_t)n);
+			feed(g, lb, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		close(*fd);
+		*fd = -1;
+		return false;
+	}
+	return true;
 }
 
 static long long now_ms(void)
@@ -130,18 +242,43 @@ static void request_halt(struct sv_guest *g)
 int sv_wait(struct sv_guest *g)
 {
 	int sfd = signalfd(-1, &handled, SFD_CLOEXEC);
-	long long deadline = -1;
+	long long deadline = -1, panic_kill = -1;
 	int status = -1, signals = 0;
+	bool panicked = false;
+	struct line_buf lout = { .len = 0 }, lerr = { .len = 0 };
 
 	if (sfd < 0)
 		nf_err("signalfd: %s", strerror(errno));
 	while (status < 0) {
-		int timeout = deadline < 0 ? 1000 : (int)(deadline - now_ms());
+		long long next = deadline;
+		if (panic_kill >= 0 && (next < 0 || panic_kill < next))
+			next = panic_kill;
+		int timeout = next < 0 ? 1000 : (int)(next - now_ms());
 		if (timeout < 0)
 			timeout = 0;
-		struct pollfd pfd = { sfd, POLLIN, 0 };
-		int rc = poll(&pfd, 1, timeout);
-		if (rc > 0) {
+		struct pollfd pfds[3] = { { sfd, POLLIN, 0 }, { g->out_fd, POLLIN, 0 },
+					  { g->err_fd, POLLIN, 0 } };
+		int rc = poll(pfds, 3, timeout);
+		if (rc > 0 && (pfds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			pump(g, &g->out_fd, 1, &lout);
+		if (rc > 0 && (pfds[2].revents & (POLLIN | POLLHUP | POLLERR)))
+			pump(g, &g->err_fd, 2, &lerr);
+		if (g->panic[0] && !panicked) {
+			panicked = true;
+			if (g->panic_reboots) {
+				nf_err("guest kernel panic: %s (panic= is set: the guest restarts)",
+				       g->panic);
+				g->panic[0] = '\0', panicked = false;
+			} else {
+				nf_err("guest kernel panic: %s", g->panic);
+				panic_kill = now_ms() + SV_PANIC_GRACE_MS;
+			}
+		}
+		if (panic_kill >= 0 && now_ms() >= panic_kill) {
+			kill(g->pid, SIGKILL);
+			panic_kill = -1;
+		}
+		if (rc > 0 && (pfds[0].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 			ssize_t got = read(sfd, &si, sizeof(si));
 			if (got == sizeof(si) && si.ssi_signo == SIGUSR1) {
@@ -174,6 +311,16 @@ int sv_wait(struct sv_guest *g)
 				status = st;
 		}
 	}
+	/* What the guest wrote last (its helpers may hold the pipes open). */
+	if (g->out_fd >= 0)
+		pump(g, &g->out_fd, 1, &lout);
+	if (g->err_fd >= 0)
+		pump(g, &g->err_fd, 2, &lerr);
+	if (g->out_fd >= 0)
+		close(g->out_fd);
+	if (g->err_fd >= 0)
+		close(g->err_fd);
+	g->out_fd = g->err_fd = -1;
 	/* Helpers left behind (only without a PID namespace). */
 	for (int i = 0; i < 50 && kill_children() > 0; i++) {
 		while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -184,6 +331,8 @@ int sv_wait(struct sv_guest *g)
 		;
 	if (sfd >= 0)
 		close(sfd);
+	if (panicked)
+		return SV_EXIT_PANIC;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	if (WIFSIGNALED(status))

@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-lab_test_begin umlnf28 umlnf
+lab_test_begin umlnf29 umlnf
 SETLINK=${SETLINK_GSO:-build/setlink-gso}
 BIN=$UMLNF
 [ -x "${UMLNF_SAN:-}" ] && BIN=$UMLNF_SAN
