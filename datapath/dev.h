@@ -75,6 +75,8 @@ struct nf_stats {
 	uint64_t tx_bad_hdr;   /* dropped: virtio-net header asks for what was not negotiated */
 	uint64_t tx_bad_frame; /* dropped: chain too short or too long to be a frame */
 	uint64_t call_errors;  /* calls the call fd refused (not "already pending") */
+	uint64_t tx_host_down; /* guest frames dropped while the host side was gone */
+	uint64_t port_downs;   /* times the host side went away */
 };
 
 struct nf_dev {
@@ -89,6 +91,9 @@ struct nf_dev {
 	bool rx_readable;             /* transport may have frames */
 	bool rx_starved;              /* no guest buffers: not watching rx_fd */
 	bool tx_blocked;              /* transport pushed back: watching tx_fd */
+	bool port_down;               /* host side gone (-ENETDOWN): see dev_port_error */
+	long long reattach_at;        /* next reattach attempt while down (monotonic µs) */
+	long long err_logged_at;      /* last "receive/transmit failed" line (rate limit) */
 	uint32_t rx_mask, tx_mask;    /* registered epoll masks */
 	unsigned depth;
 	struct vq_chain *chains;      /* tx and control: one batch at a time */
@@ -129,6 +134,11 @@ void dev_call_guest(struct nf_dev *dev, unsigned q);
 
 /* Re-registers the transport fds for what the device waits on (engine.c). */
 void dev_update_port_interest(struct nf_dev *dev);
+
+/* A transport batch call failed with err (< 0): -ENETDOWN takes the port
+ * down until its transport reattaches it; other errors are logged, at most
+ * once a second (engine.c). */
+void dev_port_error(struct nf_dev *dev, const char *what, int err);
 
 /* Moves guest -> host batches; true if work remains (budget spent) (tx.c). */
 bool tx_run(struct nf_dev *dev);

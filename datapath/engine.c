@@ -124,8 +124,8 @@ static void set_mask(struct nf_dev *dev, int fd, struct ep_src *src, uint32_t *c
  * simply waits instead of spinning the datapath. */
 void dev_update_port_interest(struct nf_dev *dev)
 {
-	bool rx = dev->vu.vrings[VNET_Q_RX].ready && !dev->rx_starved;
-	uint32_t in = rx ? EPOLLIN : 0, out = dev->tx_blocked ? EPOLLOUT : 0;
+	bool rx = dev->vu.vrings[VNET_Q_RX].ready && !dev->rx_starved && !dev->port_down;
+	uint32_t in = rx ? EPOLLIN : 0, out = dev->tx_blocked && !dev->port_down ? EPOLLOUT : 0;
 	struct nf_port *p = dev->port;
 
 	if (p->rx_fd == p->tx_fd) {
@@ -134,6 +134,59 @@ void dev_update_port_interest(struct nf_dev *dev)
 		set_mask(dev, p->rx_fd, &dev->src_rx, &dev->rx_mask, in);
 		set_mask(dev, p->tx_fd, &dev->src_tx, &dev->tx_mask, out);
 	}
+}
+
+/* A port whose host side went away is retried this often. */
+#define REATTACH_US 500000
+/* Other transport errors are logged at most this often. */
+#define PORT_ERR_LOG_US 1000000
+
+static long long now_us(void);
+
+void dev_port_error(struct nf_dev *dev, const char *what, int err)
+{
+	long long now = now_us();
+	if (err == -ENETDOWN) {
+		if (dev->port_down)
+			return;
+		dev->port_down = true;
+		dev->st.port_downs++;
+		dev->reattach_at = now + REATTACH_US;
+		nf_warn("%s: host side of the %s transport is gone (%s); guest frames are "
+			"dropped until it is back%s", dev->vu.name, dev->port->transport->name,
+			strerror(-err), dev->port->transport->reattach ? "" : " (no reattach: for good)");
+		dev->tx_blocked = false;
+		dev_update_port_interest(dev);
+		return;
+	}
+	if (now - dev->err_logged_at >= PORT_ERR_LOG_US) {
+		dev->err_logged_at = now;
+		nf_err("%s: %s failed: %s", dev->vu.name, what, strerror(-err));
+	}
+}
+
+/* Tries to bring a downed port back; returns the next attempt's time (0:
+ * the port is up). Lock held. */
+static long long port_reattach(struct nf_dev *dev, long long now)
+{
+	if (!dev->port_down)
+		return 0;
+	if (now < dev->reattach_at)
+		return dev->reattach_at;
+	int rc = dev->port->transport->reattach ? dev->port->transport->reattach(dev->port)
+						 : -EOPNOTSUPP;
+	if (rc < 0) {
+		dev->reattach_at = now + REATTACH_US;
+		return dev->reattach_at;
+	}
+	dev->port_down = false;
+	dev->rx_readable = true;
+	dev->kicked[VNET_Q_TX] = true;
+	nf_info("%s: host side of the %s transport is back (%llu guest frames dropped meanwhile "
+		"in all)", dev->vu.name, dev->port->transport->name,
+		(unsigned long long)dev->st.tx_host_down);
+	dev_update_port_interest(dev);
+	return 0;
 }
 
 /* Transmit completion calls (see dev_call_guest): deferred by up to
@@ -410,6 +463,9 @@ static void *datapath_main(void *arg)
 			pthread_mutex_lock(&dev->vu.lock);
 			busy |= serve(dev);
 			long long next = recall_check(dev, now);
+			long long ra = port_reattach(dev, now);
+			if (ra && (!next || ra < next))
+				next = ra;
 			pthread_mutex_unlock(&dev->vu.lock);
 			if (next && (!deadline || next < deadline))
 				deadline = next;
@@ -663,7 +719,8 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
 			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu call_errors=%llu rx_waits=%llu rx_segmented=%llu rx_split=%llu rx_coalesced=%llu "
-			"rx_oversize=%llu tx_bad_hdr=%llu tx_bad_frame=%llu host_rx_drops=%lld "
+			"rx_oversize=%llu tx_bad_hdr=%llu tx_bad_frame=%llu tx_host_down=%llu port_downs=%llu "
+			"host_rx_drops=%lld "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
@@ -675,6 +732,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			(unsigned long long)s->rx_waits, (unsigned long long)s->rx_segmented,
 			(unsigned long long)s->rx_split, (unsigned long long)s->rx_coalesced, (unsigned long long)s->rx_oversize,
 			(unsigned long long)s->tx_bad_hdr, (unsigned long long)s->tx_bad_frame,
+			(unsigned long long)s->tx_host_down, (unsigned long long)s->port_downs,
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)
 				: -1LL,

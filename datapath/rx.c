@@ -402,8 +402,9 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 		}
 		int got = dev->port->transport->rx_batch(dev->port, dev->rx_pkts, dev->depth);
 		if (got < 0) {
-			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
-			got = 0;
+			dev_port_error(dev, "receive", got);
+			dev->rx_readable = false; /* epoll says when to try again */
+			return false;
 		}
 		if ((unsigned)got > dev->depth)
 			got = (int)dev->depth;
@@ -552,8 +553,9 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 		}
 		int got = dev->port->transport->rx_batch(dev->port, dev->rx_pkts, n);
 		if (got < 0) {
-			nf_err("%s: receive failed: %s", dev->vu.name, strerror(-got));
-			got = 0;
+			dev_port_error(dev, "receive", got);
+			dev->rx_readable = false; /* epoll says when to try again */
+			return false;
 		}
 		if ((unsigned)got > n)
 			got = (int)n; /* a transport bug must not walk off the batch */

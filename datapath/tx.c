@@ -142,11 +142,20 @@ bool tx_run(struct nf_dev *dev)
 				break;
 			}
 		}
-		int sent = m ? dev->port->transport->tx_batch(dev->port, dev->pkts, m) : 0;
+		int sent = 0;
+		if (m && dev->port_down) {
+			dev->st.tx_host_down += m; /* nowhere to send them */
+			sent = -ENETDOWN;
+		} else if (m) {
+			sent = dev->port->transport->tx_batch(dev->port, dev->pkts, m);
+			if (sent < 0)
+				dev_port_error(dev, "transmit", sent);
+		}
 		if (sent < 0) {
-			nf_err("%s: transmit failed: %s", dev->vu.name, strerror(-sent));
-			sent = (int)m; /* drop the batch rather than spin on it */
-			dev->st.tx_dropped += m;
+			/* Drop the batch rather than spin on it; counted as
+			 * drops below (k stays 0). */
+			sent = 0;
+			m = 0;
 		}
 		/* Chains up to the first unsent frame are done (malformed ones
 		 * are returned empty); the rest go back to the ring. */

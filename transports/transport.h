@@ -59,13 +59,24 @@ struct nf_transport {
 
 	/* Receives up to max frames into pkts[i].iov, sets pkts[i].len and
 	 * flags. Returns the number received, 0 if none is waiting, -errno on
-	 * a hard error. Datapath thread; never blocks. */
+	 * a hard error (-ENETDOWN: the host side is gone, see reattach).
+	 * Datapath thread; never blocks. */
 	int (*rx_batch)(struct nf_port *port, struct nf_pkt *pkts, unsigned max);
 
 	/* Sends n frames. Returns how many were consumed (sent or dropped by
 	 * the host), fewer when the host pushes back (wait for tx_fd writable),
-	 * -errno on a hard error. Datapath thread; never blocks. */
+	 * -errno on a hard error (-ENETDOWN as for rx_batch). Datapath thread;
+	 * never blocks. */
 	int (*tx_batch)(struct nf_port *port, struct nf_pkt *pkts, unsigned n);
+
+	/* Optional: re-attaches the host side after rx_batch or tx_batch
+	 * returned -ENETDOWN (the host interface went away, e.g. deleted and
+	 * about to be re-created). Returns 0 once attached again, with the
+	 * same rx_fd/tx_fd; -EAGAIN while the host side is still missing;
+	 * another -errno for a failure (retried all the same). Datapath
+	 * thread, about twice a second while the port is down; never blocks.
+	 * Without it a port that reported -ENETDOWN stays down. */
+	int (*reattach)(struct nf_port *port);
 
 	/* Optional: frames the host dropped before we could read them (e.g.
 	 * a full socket buffer), since the port was opened. Main thread,

@@ -42,6 +42,7 @@ struct raw_port {
 	struct nf_port base;
 	int fd;
 	unsigned ifindex;
+	char ifname[IF_NAMESIZE];
 	bool vec;           /* vector I/O (recvmmsg/sendmmsg) or one per call */
 	unsigned nmsgs;
 	struct mmsghdr *msgs;
@@ -151,6 +152,7 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 		goto err_nomem;
 	rp->fd = fd;
 	rp->ifindex = ifindex;
+	snprintf(rp->ifname, sizeof(rp->ifname), "%s", ifname);
 	rp->vec = cfg->vec;
 	rp->base = (struct nf_port){
 		.transport = cfg->transport,
@@ -179,6 +181,40 @@ static void raw_close(struct nf_port *port)
 	free(rp);
 }
 
+/* The interface went away (deleted: the socket reports ENETDOWN once and
+ * is left bound to nothing; sends then fail with ENXIO) or down: the engine
+ * takes the port down and calls raw_reattach until it is back. */
+static int raw_err(int e)
+{
+	return e == ENETDOWN || e == ENXIO || e == ENODEV ? -ENETDOWN : -e;
+}
+
+/* Binds the socket again, to the interface that now has our name (a deleted
+ * and re-created veth has a new index). */
+static int raw_reattach(struct nf_port *port)
+{
+	struct raw_port *rp = to_raw(port);
+	unsigned ifindex = if_nametoindex(rp->ifname);
+	if (!ifindex)
+		return -EAGAIN;
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+		.sll_ifindex = (int)ifindex,
+	};
+	if (bind(rp->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		return -errno;
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", rp->ifname);
+	if (ioctl(rp->fd, SIOCGIFFLAGS, &ifr) < 0 || !(ifr.ifr_flags & IFF_UP))
+		return -EAGAIN; /* bound; traffic once it is up (retried until then) */
+	if (ifindex != rp->ifindex)
+		nf_info("vec%u: %s is back (interface index %u, was %u)", port->cfg->index,
+			rp->ifname, ifindex, rp->ifindex);
+	rp->ifindex = ifindex;
+	return 0;
+}
+
 static int raw_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 {
 	struct raw_port *rp = to_raw(port);
@@ -195,14 +231,14 @@ static int raw_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 	if (rp->vec) {
 		n = recvmmsg(rp->fd, rp->msgs, max, MSG_DONTWAIT, NULL);
 		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+			return errno == EAGAIN || errno == EINTR ? 0 : raw_err(errno);
 	} else {
 		/* vec=0: one recvmsg per packet, as UML does with readv. */
 		for (n = 0; n < (int)max; n++) {
 			ssize_t r = recvmsg(rp->fd, &rp->msgs[n].msg_hdr, MSG_DONTWAIT);
 			if (r < 0) {
 				if (n == 0 && errno != EAGAIN && errno != EINTR)
-					return -errno;
+					return raw_err(errno);
 				break;
 			}
 			rp->msgs[n].msg_len = (unsigned)r;
@@ -243,6 +279,8 @@ static int raw_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 			continue;
 		if (errno == EAGAIN)
 			break; /* socket buffer full: wait for tx_fd to be writable */
+		if (raw_err(errno) == -ENETDOWN)
+			return sent ? (int)sent : -ENETDOWN; /* the interface is gone */
 		/* Anything else is about this one frame (bad header from the
 		 * guest, too big for the link, device queue dropped it):
 		 * count it and carry on with the rest. */
@@ -274,4 +312,5 @@ const struct nf_transport nf_transport_raw = {
 	.rx_batch = raw_rx_batch,
 	.tx_batch = raw_tx_batch,
 	.rx_host_drops = raw_rx_host_drops,
+	.reattach = raw_reattach,
 };
