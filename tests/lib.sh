@@ -480,7 +480,9 @@ lab_destroy() {
 	[ -n "${LAB_UMID:-}" ] && [ -n "${HOME:-}" ] && rm -rf "$HOME/.uml/$LAB_UMID"
 	# A uml-nf that was SIGKILLed leaves its instance directory; tests
 	# that start extra instances name them $LAB_UMID-something.
-	[ -n "${LAB_UMID:-}" ] && rm -rf "/run/uml-nf/$LAB_UMID" "/run/uml-nf/$LAB_UMID"-*
+	# (and .UMID.new-PID / .UMID.old-PID if it died creating or removing it).
+	[ -n "${LAB_UMID:-}" ] && rm -rf "/run/uml-nf/$LAB_UMID" "/run/uml-nf/$LAB_UMID"-* \
+		"/run/uml-nf/.$LAB_UMID".*
 	if [ "${LAB_KEEP:-0}" = 1 ]; then
 		[ -d "$LAB_DIR" ] && echo "lab: kept $LAB_DIR" >&2
 	else
