@@ -19,9 +19,9 @@
 #define INST_MC_CLIENT "mconsole.client"
 
 /* scan() modes */
-#define SCAN_CHECK 0       /* only look */
-#define SCAN_REMOVE 1      /* unlink what is ours */
-#define SCAN_KEEP_LOCK 2   /* ... except the lock file */
+#define SCAN_CHECK 0	 /* only look */
+#define SCAN_REMOVE 1	 /* unlink what is ours */
+#define SCAN_KEEP_LOCK 2 /* ... except the lock file */
 
 /* ---- processes ---------------------------------------------------------- */
 
@@ -176,8 +176,10 @@ static int scan(int dfd, const char *umid, bool sub, int mode, char *err, size_t
 			continue; /* gone meanwhile */
 		if (!sub && strcmp(name, umid) == 0 && S_ISDIR(st.st_mode)) {
 			char sub_err[300];
-			int sfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int r = sfd < 0 ? -errno : scan(sfd, umid, true, mode, sub_err, sizeof(sub_err));
+			int sfd =
+			    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int r = sfd < 0 ? -errno
+					: scan(sfd, umid, true, mode, sub_err, sizeof(sub_err));
 			if (sfd >= 0)
 				close(sfd);
 			if (r < 0 && !rc) {
@@ -294,12 +296,15 @@ static int guest_alive(const struct inst *in, const char *uml_dir, char *err, si
 	if (gpid)
 		snprintf(who, sizeof(who), " (pid %d)", (int)gpid);
 	if (rc < 0)
-		snprintf(err, len, "umid=%s: cannot tell whether a guest still listens on %s (%s): "
-			 "not reclaiming %s", in->umid, mc, strerror(-rc), in->dir);
+		snprintf(err, len,
+			 "umid=%s: cannot tell whether a guest still listens on %s (%s): "
+			 "not reclaiming %s",
+			 in->umid, mc, strerror(-rc), in->dir);
 	else
-		snprintf(err, len, "umid=%s: the guest kernel%s of a uml-nf that is gone still runs%s: "
-			 "halt it (uml_mconsole %s halt) and retry", in->umid, who,
-			 rc ? " and answers on its mconsole" : "", mc);
+		snprintf(err, len,
+			 "umid=%s: the guest kernel%s of a uml-nf that is gone still runs%s: "
+			 "halt it (uml_mconsole %s halt) and retry",
+			 in->umid, who, rc ? " and answers on its mconsole" : "", mc);
 	return 1;
 }
 
@@ -317,8 +322,10 @@ static int inst_reclaim(struct inst *in, const char *uml_dir, char *err, size_t 
 		if (errno == ENOENT)
 			return -EAGAIN;
 		rc = -errno;
-		snprintf(err, len, "umid=%s: %s exists but cannot be opened as a directory (%s): "
-			 "not touching it", in->umid, in->dir, strerror(errno));
+		snprintf(err, len,
+			 "umid=%s: %s exists but cannot be opened as a directory (%s): "
+			 "not touching it",
+			 in->umid, in->dir, strerror(errno));
 		return rc;
 	}
 	if (fstat(dfd, &dst) < 0 || dst.st_uid != geteuid()) {
@@ -348,11 +355,15 @@ static int inst_reclaim(struct inst *in, const char *uml_dir, char *err, size_t 
 	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
 		pid_t pid = owner_alive(dfd);
 		if (pid)
-			snprintf(err, len, "umid=%s: another uml-nf (pid %d) with this umid is running "
-				 "(%s)", in->umid, (int)pid, in->dir);
+			snprintf(err, len,
+				 "umid=%s: another uml-nf (pid %d) with this umid is running "
+				 "(%s)",
+				 in->umid, (int)pid, in->dir);
 		else
-			snprintf(err, len, "umid=%s: another uml-nf with this umid is starting or "
-				 "stopping right now (it holds %s/" INST_LOCK ")", in->umid, in->dir);
+			snprintf(err, len,
+				 "umid=%s: another uml-nf with this umid is starting or "
+				 "stopping right now (it holds %s/" INST_LOCK ")",
+				 in->umid, in->dir);
 		rc = -EBUSY;
 		goto out_close;
 	}
@@ -360,8 +371,8 @@ static int inst_reclaim(struct inst *in, const char *uml_dir, char *err, size_t 
 	 * exiting may have renamed the directory away, and someone else may
 	 * have published a new one since. */
 	if (fstat(lfd, &lst) < 0 || fstatat(dfd, INST_LOCK, &lpst, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    lst.st_ino != lpst.st_ino || lst.st_dev != lpst.st_dev ||
-	    lstat(in->dir, &pst) < 0 || pst.st_ino != dst.st_ino || pst.st_dev != dst.st_dev) {
+	    lst.st_ino != lpst.st_ino || lst.st_dev != lpst.st_dev || lstat(in->dir, &pst) < 0 ||
+	    pst.st_ino != dst.st_ino || pst.st_dev != dst.st_dev) {
 		rc = -EAGAIN;
 		goto out_close;
 	}
@@ -369,7 +380,8 @@ static int inst_reclaim(struct inst *in, const char *uml_dir, char *err, size_t 
 	 * (from before the lock) would still show in its pid file. */
 	pid_t pid = owner_alive(dfd);
 	if (pid) {
-		snprintf(err, len, "umid=%s: another uml-nf (pid %d) with this umid is running (%s)",
+		snprintf(err, len,
+			 "umid=%s: another uml-nf (pid %d) with this umid is running (%s)",
 			 in->umid, (int)pid, in->dir);
 		rc = -EBUSY;
 		goto out_unlock;
@@ -381,10 +393,11 @@ static int inst_reclaim(struct inst *in, const char *uml_dir, char *err, size_t 
 	rc = scan(dfd, in->umid, false, SCAN_CHECK, what, sizeof(what));
 	if (rc < 0) {
 		if (rc == -ENOTEMPTY)
-			snprintf(err, len, "umid=%s: the uml-nf that used %s is gone, but %s/%s is not "
+			snprintf(err, len,
+				 "umid=%s: the uml-nf that used %s is gone, but %s/%s is not "
 				 "something uml-nf or UML put there: not reclaiming it (remove the "
-				 "directory yourself if it is not needed)", in->umid, in->dir, in->dir,
-				 what);
+				 "directory yourself if it is not needed)",
+				 in->umid, in->dir, in->dir, what);
 		else
 			snprintf(err, len, "umid=%s: cannot read %s: %s", in->umid, in->dir,
 				 strerror(-rc));
@@ -418,8 +431,8 @@ out_close:
 	return rc;
 }
 
-int inst_create(struct inst *in, const char *base, const char *umid, const char *uml_dir,
-		char *err, size_t len)
+int inst_create(struct inst *in, const char *base, const char *umid, const char *uml_dir, char *err,
+		size_t len)
 {
 	in->lock_fd = -1;
 	if ((size_t)snprintf(in->base, sizeof(in->base), "%s", base) >= sizeof(in->base) ||
@@ -438,8 +451,10 @@ int inst_create(struct inst *in, const char *base, const char *umid, const char 
 			return rc;
 		usleep(20000);
 	}
-	snprintf(err, len, "umid=%s: %s keeps changing (other uml-nf starting and stopping with "
-		 "this umid?)", umid, in->dir);
+	snprintf(err, len,
+		 "umid=%s: %s keeps changing (other uml-nf starting and stopping with "
+		 "this umid?)",
+		 umid, in->dir);
 	return -EBUSY;
 }
 

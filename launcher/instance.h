@@ -26,8 +26,8 @@
 struct inst {
 	char base[128];
 	char umid[128];
-	char dir[128];  /* BASE/UMID */
-	int lock_fd;    /* held while we own dir; -1 otherwise */
+	char dir[128]; /* BASE/UMID */
+	int lock_fd;   /* held while we own dir; -1 otherwise */
 };
 
 /* Creates BASE/UMID, or reclaims a stale one, and takes its lock (BASE must
@@ -37,8 +37,8 @@ struct inst {
  * the umid, -ENOTEMPTY when a stale directory holds a file that neither
  * uml-nf nor UML put there (it is left untouched), -ENAMETOOLONG. Nothing is
  * changed on failure. */
-int inst_create(struct inst *in, const char *base, const char *umid, const char *uml_dir,
-		char *err, size_t len);
+int inst_create(struct inst *in, const char *base, const char *umid, const char *uml_dir, char *err,
+		size_t len);
 
 /* Removes the directory with what uml-nf and UML put in it and drops the
  * lock. A file of anyone else's is left, and the directory with it (logged

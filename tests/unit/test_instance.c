@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "instance.h"
+#include "log.h"
 
 #define UMID "t1"
 
@@ -52,7 +53,7 @@ static bool exists(const char *rel)
  * the bound socket stays open (a live listener) and its fd is returned. */
 static int sock_file(const char *rel, int type, bool keep)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", base, rel);
 	int fd = socket(AF_UNIX, type, 0);
 	assert_true(fd >= 0);
@@ -281,14 +282,15 @@ static void test_race_stale(void **state)
 
 int main(void)
 {
+	nf_log_level = NF_LOG_WARN; /* no "reclaimed" lines between cmocka's */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_exclusive_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reclaim_after_kill, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_file_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_live_guest_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reclaim_without_lock_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_race_fresh, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_race_stale, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_exclusive_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reclaim_after_kill, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_file_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_live_guest_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reclaim_without_lock_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_fresh, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_stale, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
