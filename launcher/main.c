@@ -19,6 +19,7 @@
 
 #include "engine.h"
 #include "image.h"
+#include "instance.h"
 #include "kernel.h"
 #include "log.h"
 #include "options.h"
@@ -44,7 +45,7 @@ struct launch {
 	const char *umid;  /* from umid= or generated */
 	const char *uml_dir;
 	char umid_buf[64];
-	char inst[128];    /* instance directory */
+	struct inst inst;  /* instance directory */
 	char kernel[4096];
 };
 
@@ -207,58 +208,29 @@ static const char *run_base(char *buf, size_t len)
 	return buf;
 }
 
-/* Removes the instance directory and what we (or UML) put in it. */
-static void remove_instance(const struct launch *L)
-{
-	char path[512];
-	for (unsigned i = 0; i < L->ndevs; i++) {
-		snprintf(path, sizeof(path), "%s/vec%u.sock", L->inst, i);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/mconsole.client", L->inst);
-	unlink(path);
-	if (!L->uml_dir) {
-		snprintf(path, sizeof(path), "%s/%s/mconsole", L->inst, L->umid);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/%s/pid", L->inst, L->umid);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/%s", L->inst, L->umid);
-		rmdir(path);
-	}
-	if (rmdir(L->inst) < 0 && errno != ENOENT)
-		nf_warn("could not remove %s: %s", L->inst, strerror(errno));
-}
-
+/* The instance directory BASE/UMID (see instance.h), created or reclaimed
+ * from a uml-nf that was killed. */
 static int make_instance(struct launch *L)
 {
-	char buf[256];
+	char buf[256], err[1024];
 	const char *base = run_base(buf, sizeof(buf));
 
 	if (mkdir(base, 0755) < 0 && errno != EEXIST) {
 		nf_err("cannot create %s: %s", base, strerror(errno));
 		return -errno;
 	}
-	if ((size_t)snprintf(L->inst, sizeof(L->inst), "%s/%s", base, L->umid) >= sizeof(L->inst)) {
-		nf_err("umid=%s: instance path under %s too long", L->umid, base);
-		return -ENAMETOOLONG;
-	}
-	/* Longest socket we create or UML creates in here. */
-	size_t longest = strlen(L->inst) + 1 + (L->uml_dir ? 0 : strlen(L->umid) + 1) + 16;
+	/* Longest socket we create or UML creates in BASE/UMID. */
+	size_t longest = strlen(base) + 1 + strlen(L->umid) + 1 +
+			 (L->uml_dir ? 0 : strlen(L->umid) + 1) + 16;
 	if (longest > SUN_PATH_MAX) {
 		nf_err("umid=%s: too long for socket paths under %s (use a shorter umid or "
 		       "UMLNF_RUNDIR)", L->umid, base);
 		return -ENAMETOOLONG;
 	}
-	if (mkdir(L->inst, 0700) < 0) {
-		int e = errno;
-		if (e == EEXIST)
-			nf_err("umid=%s: %s exists: another uml-nf with this umid is running "
-			       "(or one was killed: remove the directory)", L->umid, L->inst);
-		else
-			nf_err("cannot create %s: %s", L->inst, strerror(e));
-		return -e;
-	}
-	return 0;
+	int rc = inst_create(&L->inst, base, L->umid, L->uml_dir, err, sizeof(err));
+	if (rc < 0)
+		nf_err("%s", err);
+	return rc;
 }
 
 /* Kernel argv: kernel, our devices, the user's args, then umid/uml_dir if
@@ -274,7 +246,7 @@ static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 	argv[n++] = L->kernel;
 	for (unsigned i = 0; i < L->ndevs; i++) {
 		char *s;
-		if (asprintf(&s, "virtio_uml.device=%s/vec%u.sock:%d", L->inst, i, VIRTIO_ID_NET) < 0)
+		if (asprintf(&s, "virtio_uml.device=%s/vec%u.sock:%d", L->inst.dir, i, VIRTIO_ID_NET) < 0)
 			return NULL;
 		argv[n++] = (*owned)[(*nowned)++] = s;
 	}
@@ -282,7 +254,7 @@ static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 		argv[n++] = L->guest_args[i];
 	char *s;
 	if (!L->uml_dir) {
-		if (asprintf(&s, "uml_dir=%s", L->inst) < 0)
+		if (asprintf(&s, "uml_dir=%s", L->inst.dir) < 0)
 			return NULL;
 		argv[n++] = (*owned)[(*nowned)++] = s;
 	}
@@ -404,7 +376,7 @@ int main(int argc, char **argv)
 			memcpy(mac, cfg->mac, 6);
 		else
 			derive_mac(L.umid, cfg->index, mac);
-		snprintf(sock, sizeof(sock), "%s/vec%u.sock", L.inst, cfg->index);
+		snprintf(sock, sizeof(sock), "%s/vec%u.sock", L.inst.dir, cfg->index);
 		rc = nf_engine_add(eng, cfg, ports[i], sock, mac, err, sizeof(err));
 		if (rc < 0) {
 			nf_err("%s", err);
@@ -435,8 +407,8 @@ int main(int argc, char **argv)
 		goto out_engine;
 	}
 	char mc_sock[512], mc_client[512];
-	snprintf(mc_sock, sizeof(mc_sock), "%s/%s/mconsole", L.uml_dir ? L.uml_dir : L.inst, L.umid);
-	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst);
+	snprintf(mc_sock, sizeof(mc_sock), "%s/%s/mconsole", L.uml_dir ? L.uml_dir : L.inst.dir, L.umid);
+	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst.dir);
 	struct sv_guest g = {
 		.cpu = guest_cpu,
 		.mc_sock = mc_sock,
@@ -477,7 +449,7 @@ out_engine:
 	nf_engine_print_stats(eng, stderr);
 	nf_engine_destroy(eng);
 out_remove:
-	remove_instance(&L);
+	inst_remove(&L.inst);
 out_release:
 	for (unsigned i = 0; i < L.ndevs; i++)
 		nf_devcfg_release(&L.devs[i]);

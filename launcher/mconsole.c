@@ -87,3 +87,25 @@ out_close:
 	close(fd);
 	return rc;
 }
+
+int mc_listening(const char *sock_path)
+{
+	struct sockaddr_un uml;
+	int fd, rc;
+
+	if (fill_sun(&uml, sock_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A datagram connect() to a unix socket checks that a socket is bound
+	 * at the path right now: a file left by a dead guest is refused. */
+	if (connect(fd, (struct sockaddr *)&uml, sizeof(uml)) == 0)
+		rc = 1;
+	else if (errno == ECONNREFUSED || errno == ENOENT)
+		rc = 0;
+	else
+		rc = -errno;
+	close(fd);
+	return rc;
+}

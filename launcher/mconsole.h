@@ -13,4 +13,10 @@
 int mc_command(const char *sock_path, const char *client_path, const char *cmd, char *reply,
 	       size_t len, int timeout_ms);
 
+/* Whether a guest listens on the mconsole socket at sock_path: connect()s a
+ * datagram socket to it (nothing is sent). Returns 1 when it connects, 0 when
+ * nobody listens (ECONNREFUSED: the socket file outlived its guest) or there
+ * is no socket (ENOENT), -errno when it cannot tell. */
+int mc_listening(const char *sock_path);
+
 #endif

@@ -50,12 +50,24 @@
 #                            (default $LAB_UMID), excluding this shell
 #   lab_log_tail [N]         last N lines of the appliance log, to stderr
 #   step TEXT / pass TEXT / fail TEXT   progress lines; fail returns 1
+#   skip_check REASON        a check this machine cannot do: prints "SKIP:
+#                            REASON" (run.sh counts the test as skipped in part
+#                            and lists REASON); the test goes on
+#   skip_test REASON         the whole test cannot run here: "SKIP: REASON",
+#                            exit 77 (run.sh shows and counts it as skipped)
+#   lab_tuned_kernel         path of the NF-tuned kernel (UMLNF_TUNED_KERNEL,
+#                            else the `current` link of make guest-kernel's cache)
+#   lab_have_tuned WHAT      true if the tuned kernel is built; else
+#                            skip_check "tuned kernel not built ...: WHAT" and
+#                            false, or with UMLNF_REQUIRE_TUNED=1 (make test,
+#                            which builds it first) die
 #
 # Variables read: LAB_VEC_OPTS (options appended to both vecN: devices,
 # default "gro=1"), LAB_VEC_TRANSPORT (transport= of both devices, default
 # raw), LAB_VEC_IF0 / LAB_VEC_IF1 (their ifname=, default p-veth0 / p-veth1),
 # LAB_CPUS (CPU list for the appliance, default unset: no taskset),
-# LAB_LINUX_UML, LAB_KEEP.
+# LAB_LINUX_UML, LAB_KEEP, UMLNF_TUNED_KERNEL, UMLNF_CACHE,
+# UMLNF_REQUIRE_TUNED.
 # Variables set: LAB_NAME LAB_PREFIX LAB_NS_CLIENT LAB_NS_SERVER LAB_NS_HOST
 # LAB_DIR LAB_UMID LAB_APPLIANCE_PID LAB_UML_ARGS LAB_STOP_HOW.
 # Every external command is bounded with timeout. Only processes whose PIDs the
@@ -73,6 +85,27 @@ LAB_STEP=0
 step() { LAB_STEP=$((LAB_STEP + 1)); echo "[$LAB_STEP] $*"; }
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*" >&2; return 1; }
+
+# Skips are never silent: run.sh reads the "SKIP: " lines of a test's output
+# and the exit status 77 of one that skipped entirely.
+skip_check() { echo "SKIP: $*"; }
+skip_test() { skip_check "$@"; exit 77; }
+
+# Where guest-kernel/build.sh links the kernel it built (uml-nf's gk_find
+# looks in the same place).
+lab_tuned_kernel() {
+	echo "${UMLNF_TUNED_KERNEL:-${UMLNF_CACHE:-$HOME/.cache/uml-nf}/kernel/current}"
+}
+
+lab_have_tuned() {
+	local k
+	k=$(lab_tuned_kernel)
+	[ -e "$k" ] && return 0
+	[ "${UMLNF_REQUIRE_TUNED:-0}" = 1 ] &&
+		die "tuned kernel $k not built, and UMLNF_REQUIRE_TUNED=1: $*"
+	skip_check "tuned kernel not built (make guest-kernel): $*"
+	return 1
+}
 
 lab_log_tail() {
 	local n=${1:-40} log=${LAB_DIR:-}/appliance.log
@@ -480,7 +513,9 @@ lab_destroy() {
 	[ -n "${LAB_UMID:-}" ] && [ -n "${HOME:-}" ] && rm -rf "$HOME/.uml/$LAB_UMID"
 	# A uml-nf that was SIGKILLed leaves its instance directory; tests
 	# that start extra instances name them $LAB_UMID-something.
-	[ -n "${LAB_UMID:-}" ] && rm -rf "/run/uml-nf/$LAB_UMID" "/run/uml-nf/$LAB_UMID"-*
+	# (and .UMID.new-PID / .UMID.old-PID if it died creating or removing it).
+	[ -n "${LAB_UMID:-}" ] && rm -rf "/run/uml-nf/$LAB_UMID" "/run/uml-nf/$LAB_UMID"-* \
+		"/run/uml-nf/.$LAB_UMID".*
 	if [ "${LAB_KEEP:-0}" = 1 ]; then
 		[ -d "$LAB_DIR" ] && echo "lab: kept $LAB_DIR" >&2
 	else

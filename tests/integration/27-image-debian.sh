@@ -5,14 +5,13 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 if [ "${UMLNF_TEST_DEBIAN:-0}" != 1 ]; then
-	echo "SKIP: Debian-base images need minutes and the package mirror;" \
+	skip_test "opt-in: Debian-base images need minutes and the package mirror;" \
 		"run with UMLNF_TEST_DEBIAN=1 (or make test-debian)"
-	exit 0
 fi
 UMLNF=${UMLNF:-build/uml-nf}
 [ -x "$UMLNF" ] || { fail "uml-nf $UMLNF not built (make)"; exit 1; }
 STOCK=${UMLNF_STOCK_KERNEL:-/usr/bin/linux.uml}
-TUNED=${UMLNF_TUNED_KERNEL:-$HOME/.cache/uml-nf/kernel/current}
+TUNED=$(lab_tuned_kernel)
 lab_init debian27 || exit 1
 img=$LAB_DIR/img
 mkdir -p "$img" || die "mkdir $img"
@@ -127,7 +126,7 @@ forwards() {
 }
 
 kernels=("$STOCK")
-if [ -e "$TUNED" ]; then kernels+=("$TUNED"); else echo "    tuned kernel $TUNED not built: stock only"; fi
+lab_have_tuned "router.img booted on the stock kernel only" && kernels+=("$TUNED")
 results=()
 for k in "${kernels[@]}"; do
 	kname=stock
@@ -141,7 +140,7 @@ for k in "${kernels[@]}"; do
 	stop
 done
 
-if [ -e "$TUNED" ]; then
+if lab_have_tuned "firewall.img not booted"; then
 	step "firewall.img on the tuned kernel"
 	boot "$TUNED" "$img/firewall.img"
 	grep -aq 'uml-nf-router: firewall loaded' "$LAB_DIR/appliance.log" ||
@@ -152,8 +151,6 @@ if [ -e "$TUNED" ]; then
 	results+=("firewall/tuned $gbps Gbit/s")
 	lab_tcp_dropped 5301 || die "firewall: outside -> inside TCP not dropped"
 	stop
-else
-	echo "    tuned kernel not built: firewall boot skipped (make guest-kernel)"
 fi
 
 step "destroy and assert clean"

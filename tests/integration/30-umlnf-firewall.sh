@@ -1,10 +1,10 @@
 #!/bin/bash
-# Proves the firewall preset lets inside->outside connections and their replies through, drops new outside->inside connections, and counts both: with nftables on the tuned kernel (when built) and with the iptables-legacy fallback on the stock kernel (always).
+# Proves the firewall preset lets inside->outside connections and their replies through, drops new outside->inside connections, and counts both: with nftables on the tuned kernel (when built; make test builds it and requires it) and with the iptables-legacy fallback on the stock kernel (always).
 # How: per kernel, boot uml-nf --kernel K firewall.img nfstats=1; ping + iperf3 client->server; server->client TCP connect to a live listener must time out; nft / iptables counter lines on the console.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-TUNED=${UMLNF_TUNED_KERNEL:-$HOME/.cache/uml-nf/kernel/current}
+TUNED=$(lab_tuned_kernel)
 STOCK=${UMLNF_STOCK_KERNEL:-/usr/bin/linux.uml}
 FIREWALL_IMAGE=${FIREWALL_IMAGE:-build/images/firewall.img}
 [ -f "$FIREWALL_IMAGE" ] || { fail "image $FIREWALL_IMAGE not found (make image-firewall)"; exit 1; }
@@ -89,10 +89,8 @@ check_firewall() {
 summary=()
 check_firewall "$STOCK" "stock kernel, iptables-legacy fallback" iptables \
 	"iptables-legacy fallback: stock kernel has no nftables inet family"
-if [ -e "$TUNED" ]; then
+if lab_have_tuned "nftables firewall not checked"; then
 	check_firewall "$TUNED" "tuned kernel, nftables" nft "/etc/firewall.nft"
-else
-	echo "SKIP (part): tuned kernel not built (make guest-kernel): nftables firewall not checked"
 fi
 
 step "destroy and assert clean"

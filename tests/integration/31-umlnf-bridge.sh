@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-TUNED=${UMLNF_TUNED_KERNEL:-$HOME/.cache/uml-nf/kernel/current}
+TUNED=$(lab_tuned_kernel)
 STOCK=${UMLNF_STOCK_KERNEL:-/usr/bin/linux.uml}
 BRIDGE_IMAGE=${BRIDGE_IMAGE:-build/images/bridge.img}
 [ -f "$BRIDGE_IMAGE" ] || { fail "image $BRIDGE_IMAGE not found (make image-bridge)"; exit 1; }
@@ -132,10 +132,8 @@ check_bridge() {
 
 summary=()
 check_bridge "$STOCK" "stock kernel"
-if [ -e "$TUNED" ]; then
+if lab_have_tuned "bridge checked on the stock kernel only"; then
 	check_bridge "$TUNED" "tuned kernel"
-else
-	echo "SKIP (part): tuned kernel not built (make guest-kernel): bridge checked on the stock kernel only"
 fi
 
 step "destroy and assert clean"

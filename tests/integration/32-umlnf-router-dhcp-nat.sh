@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-TUNED=${UMLNF_TUNED_KERNEL:-$HOME/.cache/uml-nf/kernel/current}
+TUNED=$(lab_tuned_kernel)
 STOCK=${UMLNF_STOCK_KERNEL:-/usr/bin/linux.uml}
 [ -x "$STOCK" ] || { fail "stock kernel $STOCK not found (install user-mode-linux)"; exit 1; }
 BUSYBOX=${BUSYBOX:-/bin/busybox}
@@ -99,10 +99,8 @@ check_router() {
 
 summary=()
 check_router "$STOCK" "stock kernel" iptables "iptables-legacy fallback: stock kernel has no nftables ip family"
-if [ -e "$TUNED" ]; then
+if lab_have_tuned "NAT with nftables not checked"; then
 	check_router "$TUNED" "tuned kernel" nft "nft"
-else
-	echo "SKIP (part): tuned kernel not built (make guest-kernel): NAT with nftables not checked"
 fi
 
 step "destroy and assert clean"

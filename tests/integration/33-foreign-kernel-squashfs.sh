@@ -4,14 +4,11 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-SRC_KERNEL=${UMLNF_TUNED_KERNEL:-$HOME/.cache/uml-nf/kernel/current}
-if [ ! -e "$SRC_KERNEL" ]; then
-	echo "SKIP: no tuned kernel (make guest-kernel); the stock kernel has squashfs only as a module"
-	exit 0
-fi
+SRC_KERNEL=$(lab_tuned_kernel)
+lab_have_tuned "the stock kernel has squashfs only as a module" || exit 77
 if ! "$SRC_KERNEL" --showconfig 2>/dev/null | grep -qx 'CONFIG_SQUASHFS=y'; then
-	echo "SKIP: $SRC_KERNEL has no built-in squashfs (rebuild with make guest-kernel)"
-	exit 0
+	[ "${UMLNF_REQUIRE_TUNED:-0}" = 1 ] && die "$SRC_KERNEL has no built-in squashfs (make guest-kernel)"
+	skip_test "$SRC_KERNEL has no built-in squashfs (rebuild with make guest-kernel)"
 fi
 command -v mksquashfs >/dev/null || { echo "FAIL: mksquashfs missing (make deps: squashfs-tools)"; exit 1; }
 BUSYBOX=${BUSYBOX:-/bin/busybox}
