@@ -184,7 +184,21 @@ out_dir=$(dirname "$out")
 mkdir -p "$out_dir" || die "cannot create $out_dir"
 staging=
 tmp_img=
+# A failure on a full filesystem (staging tree or image) is named in the
+# last line, not only in the failing tool's own message above it.
+report_full() {
+	local d avail
+	for d in "$@"; do
+		[ -n "$d" ] && [ -e "$d" ] || continue
+		avail=$(df -Pk "$d" 2>/dev/null | awk 'NR == 2 { print $4 }')
+		[ -n "$avail" ] && [ "$avail" -lt 16384 ] || continue
+		echo "$PROG: error: no space left on the filesystem of $d (${avail} KiB free; a $base image of $size needs up to that much, sparse)" >&2
+		break # (not return: bash's return here would end the EXIT trap too)
+	done
+}
 cleanup() {
+	local rc=$?
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 130 ] || report_full "${staging:+$(dirname "$staging")}" "$out_dir"
 	[ -z "$staging" ] || rm -rf "$staging"
 	[ -z "$tmp_img" ] || rm -f "$tmp_img"
 }
