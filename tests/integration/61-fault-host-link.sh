@@ -1,6 +1,6 @@
 #!/bin/bash
 # Proves uml-nf survives its host interface disappearing under traffic: the device goes down with one warning, guest frames are dropped and counted meanwhile, and forwarding resumes by itself when the interface is re-created (new index) or set up again.
-# How: ping flood client -> server through the appliance; delete the veth pair p-veth0/c-eth0 mid-flood, re-create it with the same names and addresses; ping must work again within 10 s; then p-veth1 down and up; exit stats show port_downs and tx_host_down; SIGTERM exit 0; under ASan when built.
+# How: ping flood server -> client through the appliance; delete the veth pair p-veth0/c-eth0 mid-flood, re-create it with the same names and addresses; ping must work again within 10 s; then p-veth1 down and up, then the far peer c-eth0 down and up; exit stats show port_downs and tx_host_down; SIGTERM exit 0; under ASan when built.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -57,6 +57,14 @@ timeout 5 ip netns exec "$LAB_NS_CLIENT" ping -c 3 -i 0.2 -W 1 "$LAB_SERVER_ADDR
 sleep 1
 timeout 10 ip -n "$LAB_NS_HOST" link set p-veth1 up || die "link up"
 ping_back "$LAB_NS_CLIENT" "$LAB_SERVER_ADDR" || die "no forwarding after p-veth1 came up"
+
+step "far peer gone: c-eth0 down for 2 s (p-veth0 loses carrier), then up"
+timeout 10 ip -n "$LAB_NS_CLIENT" link set c-eth0 down || die "peer down"
+timeout 5 ip netns exec "$LAB_NS_SERVER" ping -c 5 -i 0.2 -W 1 "$LAB_CLIENT_ADDR" >/dev/null 2>&1
+_lab_running "$LAB_APPLIANCE_PID" || die "uml-nf died when the far peer went away"
+timeout 10 ip -n "$LAB_NS_CLIENT" link set c-eth0 up &&
+	timeout 10 ip -n "$LAB_NS_CLIENT" route replace default via "$LAB_IF0_ADDR" || die "peer up"
+ping_back "$LAB_NS_CLIENT" "$LAB_SERVER_ADDR" || die "no forwarding after the far peer came back"
 
 step "stop; counters"
 lab_stop_clean 30 || die "clean stop"
