@@ -13,7 +13,8 @@
 #                   integration tests, which then must find that kernel
 #   make unit       unit tests only
 #   make fuzz       libFuzzer targets for the parsers (clang; SECONDS=30 each)
-#   make bench      benchmark: uml-nf vs stock UML vector raw, side by side
+#   make bench      benchmark: uml-nf vs stock UML vector raw, side by side,
+#                   then a 30-minute soak (bench/endurance.sh; make soak alone)
 #   make guest-kernel  build the NF-tuned UML guest kernel (slow the first
 #                   time; part of make test) into ~/.cache/uml-nf/kernel/,
 #                   which uml-nf then prefers over the stock linux.uml
@@ -187,9 +188,16 @@ fuzz:
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all image
 	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/bench.sh
+	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/endurance.sh
+
+# The soak alone: make soak SOAK_MINUTES=30 (RSS, fds and counters sampled;
+# growth is a failure). Part of make bench, never of make test.
+soak: all image
+	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) SOAK_MINUTES=$(or $(SOAK_MINUTES),30) \
+		bash bench/endurance.sh
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps image image-firewall image-bridge demo unit integration test fuzz bench clean guest-kernel
+.PHONY: all deps image image-firewall image-bridge demo unit integration test fuzz bench soak clean guest-kernel
 .PHONY: image-debian images-debian test-debian
