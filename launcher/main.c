@@ -8,6 +8,7 @@
  * device in vec index order (so vec0 is the guest's eth0).
  */
 #include <errno.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "options.h"
+#include "privs.h"
 #include "supervise.h"
 #include "transport.h"
 #include "util.h"
@@ -267,6 +269,17 @@ static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 	return argv;
 }
 
+static void drop_privileges(void)
+{
+	uint64_t eff = 0, prm = 0;
+	int rc = pv_drop(0);
+	if (rc < 0)
+		nf_warn("could not drop capabilities: %s", strerror(-rc));
+	if (pv_current(&eff, &prm) == 0)
+		nf_dbg("capabilities after setup: effective 0x%llx, permitted 0x%llx",
+		       (unsigned long long)eff, (unsigned long long)prm);
+}
+
 static int pick_cpus(bool pin, int *guest_cpu, int *dp_cpu)
 {
 	cpu_set_t set;
@@ -393,11 +406,6 @@ int main(int argc, char **argv)
 	int guest_cpu, dp_cpu;
 	pick_cpus(L.pin, &guest_cpu, &dp_cpu);
 	nf_engine_set_poll(eng, L.poll_us);
-	rc = nf_engine_start(eng, guest_cpu, dp_cpu);
-	if (rc < 0) {
-		nf_err("cannot start datapath threads: %s", strerror(-rc));
-		goto out_engine;
-	}
 
 	char **owned = NULL;
 	int nowned = 0;
@@ -432,7 +440,19 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		nf_err("cannot start the guest kernel: %s", strerror(-rc));
 	} else {
+		/* Everything that needs a privilege is done (sockets, taps,
+		 * the guest's PID namespace): drop them all before the
+		 * datapath threads, which touch guest memory, exist. The
+		 * guest finds our sockets listening meanwhile. */
+		drop_privileges();
+		rc = nf_engine_start(eng, guest_cpu, dp_cpu);
+		if (rc < 0) {
+			nf_err("cannot start datapath threads: %s", strerror(-rc));
+			kill(g.pid, SIGKILL);
+		}
 		status = sv_wait(&g);
+		if (rc < 0)
+			status = 1;
 		if (status == SV_EXIT_PANIC)
 			nf_info("guest stopped after a kernel panic; exiting with status %d",
 				SV_EXIT_PANIC);
