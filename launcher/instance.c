@@ -17,6 +17,7 @@
 #define INST_LOCK "uml-nf.lock"
 #define INST_PID "uml-nf.pid"
 #define INST_MC_CLIENT "mconsole.client"
+#define INST_NOTIFY "notify.sock"
 
 /* scan() modes */
 #define SCAN_CHECK 0	 /* only look */
@@ -145,7 +146,8 @@ static bool inst_entry_ok(const char *name, mode_t mode)
 {
 	if (strcmp(name, INST_LOCK) == 0 || strcmp(name, INST_PID) == 0)
 		return S_ISREG(mode);
-	if (strcmp(name, INST_MC_CLIENT) == 0 || is_vec_sock(name))
+	if (strcmp(name, INST_MC_CLIENT) == 0 || strcmp(name, INST_NOTIFY) == 0 ||
+	    is_vec_sock(name))
 		return S_ISSOCK(mode);
 	return false;
 }

@@ -23,6 +23,7 @@
 #include "instance.h"
 #include "kernel.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "privs.h"
 #include "supervise.h"
@@ -49,6 +50,7 @@ struct launch {
 	char umid_buf[64];
 	struct inst inst;  /* instance directory */
 	char kernel[4096];
+	char notify_path[108]; /* our notify socket, given to the guest; "" if none */
 };
 
 static void usage(FILE *out)
@@ -239,7 +241,7 @@ static int make_instance(struct launch *L)
  * the user did not set them. Caller frees the array and marked strings. */
 static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 {
-	int n = 0, cap = L->nguest + (int)L->ndevs + 4;
+	int n = 0, cap = L->nguest + (int)L->ndevs + 5;
 	char **argv = calloc((size_t)cap, sizeof(char *));
 	*owned = calloc((size_t)cap, sizeof(char *));
 	*nowned = 0;
@@ -265,8 +267,20 @@ static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 			return NULL;
 		argv[n++] = (*owned)[(*nowned)++] = s;
 	}
+	if (L->notify_path[0]) {
+		if (asprintf(&s, "mconsole=notify:%s", L->notify_path) < 0)
+			return NULL;
+		argv[n++] = (*owned)[(*nowned)++] = s;
+	}
 	argv[n] = NULL;
 	return argv;
+}
+
+/* Text the guest wrote to /proc/mconsole. Nothing listens for it yet
+ * beyond the log (bpfflash requests will). */
+static void guest_notify(const char *text)
+{
+	nf_info("guest notification: %.120s", text);
 }
 
 static void drop_privileges(void)
@@ -407,6 +421,26 @@ int main(int argc, char **argv)
 	pick_cpus(L.pin, &guest_cpu, &dp_cpu);
 	nf_engine_set_poll(eng, L.poll_us);
 
+	/* The guest's notify channel (panic text, /proc/mconsole), unless the
+	 * user points it elsewhere. */
+	int notify_fd = -1;
+	bool user_notify = false;
+	for (int i = 0; i < L.nguest; i++)
+		if (strncmp(L.guest_args[i], "mconsole=notify:", 16) == 0)
+			user_notify = true;
+	if (!user_notify) {
+		char path[sizeof(L.notify_path)];
+		if ((size_t)snprintf(path, sizeof(path), "%.*s/notify.sock",
+				     (int)(sizeof(path) - sizeof("/notify.sock")), L.inst.dir) >=
+		    sizeof(path))
+			path[0] = '\0';
+		notify_fd = path[0] ? nt_open(path) : -ENAMETOOLONG;
+		if (notify_fd >= 0)
+			snprintf(L.notify_path, sizeof(L.notify_path), "%s", path);
+		else
+			nf_dbg("no notify socket at %s: %s", path, strerror(-notify_fd));
+	}
+
 	char **owned = NULL;
 	int nowned = 0;
 	char **kargv = build_kernel_argv(&L, &owned, &nowned);
@@ -424,6 +458,8 @@ int main(int argc, char **argv)
 		.halt_timeout_ms = HALT_TIMEOUT_MS,
 		.on_usr1 = dump_state,
 		.on_halt = note_halting,
+		.notify_fd = notify_fd,
+		.on_notify = guest_notify,
 	};
 	/* panic=N (N != 0): the guest reboots itself after a panic. */
 	for (int i = 0; i < L.nguest; i++) {
@@ -463,6 +499,11 @@ int main(int argc, char **argv)
 		free(owned[i]);
 	free(owned);
 	free(kargv);
+
+	if (notify_fd >= 0) {
+		close(notify_fd);
+		unlink(L.notify_path);
+	}
 
 out_engine:
 	nf_engine_stop(eng);

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "mconsole.h"
+#include "notify.h"
 
 static sigset_t handled;
 
@@ -166,6 +167,48 @@ static void feed(struct sv_guest *g, struct line_buf *lb, const char *p, size_t 
 	}
 }
 
+/* Handles the notifications waiting on g->notify_fd (a bounded number per
+ * call: a guest flooding /proc/mconsole must not starve the rest). */
+static void read_notify(struct sv_guest *g)
+{
+	static unsigned long bad;
+	struct nt_msg m;
+	for (int i = 0; i < 32; i++) {
+		int rc = nt_read(g->notify_fd, &m);
+		if (rc == -EAGAIN)
+			return;
+		if (rc < 0) {
+			if (bad++ == 0)
+				nf_warn("ignoring a malformed notification from the guest");
+			continue;
+		}
+		switch (m.type) {
+		case NT_SOCKET:
+			nf_dbg("guest mconsole ready at %s", m.data);
+			break;
+		case NT_PANIC:
+			/* The kernel's own text: better than the console's,
+			 * which may not reach us at all. */
+			if (!g->panic[0]) {
+				const char *why = m.data[0] ? m.data : "(no reason given)";
+				size_t n = strnlen(why, sizeof(g->panic) - 1);
+				memcpy(g->panic, why, n);
+				g->panic[n] = '\0';
+			}
+			break;
+		case NT_HANG:
+			nf_warn("the guest reports a hang");
+			break;
+		case NT_USER:
+			if (g->on_notify)
+				g->on_notify(m.data);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 /* Copies what the guest wrote on *fd to out. Returns false at EOF. */
 static bool pump(struct sv_guest *g, int *fd, int out, struct line_buf *lb)
 {
@@ -256,9 +299,11 @@ int sv_wait(struct sv_guest *g)
 		int timeout = next < 0 ? 1000 : (int)(next - now_ms());
 		if (timeout < 0)
 			timeout = 0;
-		struct pollfd pfds[3] = { { sfd, POLLIN, 0 }, { g->out_fd, POLLIN, 0 },
-					  { g->err_fd, POLLIN, 0 } };
-		int rc = poll(pfds, 3, timeout);
+		struct pollfd pfds[4] = { { sfd, POLLIN, 0 }, { g->out_fd, POLLIN, 0 },
+					  { g->err_fd, POLLIN, 0 }, { g->notify_fd, POLLIN, 0 } };
+		int rc = poll(pfds, 4, timeout);
+		if (rc > 0 && (pfds[3].revents & POLLIN))
+			read_notify(g);
 		if (rc > 0 && (pfds[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			pump(g, &g->out_fd, 1, &lout);
 		if (rc > 0 && (pfds[2].revents & (POLLIN | POLLHUP | POLLERR)))

@@ -26,6 +26,10 @@ struct sv_guest {
 	void (*on_usr1)(void);  /* SIGUSR1: dump state (optional) */
 	void (*on_halt)(void);  /* before asking the guest to halt (optional) */
 	bool panic_reboots;     /* the guest has panic=N (N != 0): it restarts itself */
+	int notify_fd;          /* the guest's mconsole notify socket (notify.h), or -1 */
+	/* A USER_NOTIFY from the guest (text it wrote to /proc/mconsole);
+	 * optional. Main thread. */
+	void (*on_notify)(const char *text);
 	/* set by sv_spawn/sv_wait */
 	int out_fd, err_fd;     /* read ends of the guest's stdout and stderr */
 	char panic[160];        /* the reason of a guest kernel panic, or "" */
@@ -42,8 +46,8 @@ int sv_spawn(struct sv_guest *g, char *const argv[]);
 
 /* Waits for the guest to exit, turning SIGINT/SIGTERM/SIGHUP into a clean
  * mconsole halt and escalating to SIGKILL after the timeout (or a second
- * signal). A guest kernel panic ("Kernel panic - not syncing: REASON" on
- * its stdout or stderr) is reported in one line and, unless panic_reboots,
+ * signal). A guest kernel panic (a PANIC notification on notify_fd, or
+ * "Kernel panic - not syncing: REASON" on its stdout or stderr) is reported in one line and, unless panic_reboots,
  * the guest is killed SV_PANIC_GRACE_MS later (UML as the first process of
  * a PID namespace cannot abort and would spin); g->panic holds REASON.
  * Reaps every helper. Returns the exit status for uml-nf: the guest's own,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Proves a guest kernel panic ends uml-nf promptly: one error line with the panic reason, exit status 3, nothing left running or on disk, and the same umid boots again.
-# How: uml-nf with the lab's NICs but root=/dev/ubdz (no such disk: "VFS: Unable to mount root fs") on the default and the stock kernel, under a 30 s bound; then panic=5 (the guest restarts itself: reported, not killed) stopped by SIGTERM; then a normal boot with the same umid.
+# How: uml-nf with the lab's NICs but root=/dev/ubdz (no such disk: "VFS: Unable to mount root fs") on the default and the stock kernel, and with no console at all (the reason then comes through the mconsole notify socket), under a 30 s bound; then panic=5 (the guest restarts itself: reported, not killed) stopped by SIGTERM; then a normal boot with the same umid.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -42,6 +42,23 @@ panic_boot default
 step "panic on the stock kernel"
 panic_boot stock --kernel /usr/bin/linux.uml
 
+step "panic with no console output at all (con=null): seen through the notify socket"
+lab_uml_args "$IMAGE" || die "args"
+args=()
+for a in "${LAB_UML_ARGS[@]}"; do
+	case $a in root=/dev/ubda) a=root=/dev/ubdz ;; con0=*) continue ;; esac
+	args+=("$a")
+done
+timeout -k 5 30 ip netns exec "$LAB_NS_HOST" "$UMLNF" "${args[@]}" \
+	</dev/null >"$LAB_DIR/panic-quiet.log" 2>&1
+rc=$?
+echo "    [quiet] exit $rc"
+! grep -aq "Kernel panic - not syncing" "$LAB_DIR/panic-quiet.log" ||
+	echo "    (the panic text still reached stdout)"
+[ "$rc" -eq 3 ] || die "[quiet] exit status $rc, want 3"
+grep -aq 'uml-nf: error: guest kernel panic: VFS: Unable to mount root fs' "$LAB_DIR/panic-quiet.log" ||
+	die "[quiet] panic reason not reported"
+
 step "panic=5: reported, the guest left to restart itself; SIGTERM stops it"
 lab_uml_args "$IMAGE" || die "args"
 args=()
@@ -61,12 +78,16 @@ lab_stop_appliance 30
 echo "    stopped: $LAB_STOP_HOW"
 [ -z "$(lab_umid_pids)" ] || die "processes of $LAB_UMID survive"
 
-step "the same umid boots normally afterwards"
+step "the same umid boots normally afterwards; the guest's /proc/mconsole reaches uml-nf"
 rm -f "$LAB_DIR/root.cow"
+# router.conf is sourced by the guest's init: write a user notification.
+echo 'echo "hello from the guest" >/proc/mconsole' >>"$LAB_DIR/conf/router.conf"
 LAB_APPLIANCE_PID=
 lab_start_umlnf "$UMLNF" "$IMAGE" || die "start"
 lab_wait_ready 90 || die "not ready after the panics"
 lab_ping client "$LAB_SERVER_ADDR" 2 >/dev/null || die "ping through the rebooted appliance"
+grep -aq "uml-nf: guest notification: hello from the guest" "$LAB_DIR/appliance.log" ||
+	die "the guest's /proc/mconsole notification did not arrive"
 lab_stop_clean 30 || die "clean stop"
 
 step "destroy and assert clean"
