@@ -28,9 +28,9 @@ CC      ?= gcc
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
-INC     := -Icommon -Idatapath -Itransports -Iguest-kernel -Ilauncher
+INC     := -Icommon -Idatapath -Itransports -Iguest-kernel -Ilauncher -Ibpf
 CPPFLAGS += -D_GNU_SOURCE $(INC) -MMD -MP
-LDLIBS  += -lpthread $(shell pkg-config --libs libmnl)
+LDLIBS  += -lpthread $(shell pkg-config --libs libmnl libpcap)
 CPPFLAGS += $(shell pkg-config --cflags libmnl)
 
 ifeq ($(V),1)
@@ -40,7 +40,7 @@ Q := @
 endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
-DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-linux \
+DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev libpcap-dev user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
 	gnuplot-nox iputils-ping nftables iptables squashfs-tools
 
@@ -51,8 +51,9 @@ KERNEL_DEB_PACKAGES := linux-source-6.12 flex bison bc xz-utils
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
-	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
-	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c \
+	transports/options.c transports/registry.c transports/ethtool.c transports/port.c \
+	transports/raw/raw.c bpf/filter.c \
+	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
 	launcher/instance.c
 MAIN_SRCS := launcher/main.c
 
@@ -106,7 +107,7 @@ guest-kernel:
 # ---- guest image --------------------------------------------------------------
 IMAGE := $(BUILD)/images/router.img
 IMAGE_INPUTS := configs/router/init configs/router/router.conf configs/router/build-image.sh \
-	configs/router/udhcpc.script
+	configs/router/udhcpc.script configs/router/uml-nf-bpfflash
 
 image: $(IMAGE)
 

@@ -140,7 +140,7 @@ static const struct bad_case bad_cases[] = {
 	  "vec1: mac: expected six hex octets like 02:00:00:00:00:01, got \"2:00:00:00:00:01\"" },
 	{ "vec1:transport=raw,ifname=v0,colour=blue",
 	  "vec1: colour: unknown option for transport raw (known: depth, mac, gro, mtu, vec, mrg, coalesce, "
-	  "ifname)" },
+	  "bpffile, bpf, bpfflash, ifname)" },
 	{ "vec1:transport=raw,ifname=v0,gro=1,gro=0", "vec1: gro: given twice" },
 	{ "vec1:transport=raw,ifname=v0,ifname=v1", "vec1: ifname: given twice" },
 	{ "vec1:ifname=v0,gro=1", "vec1: transport: missing (e.g. transport=raw)" },
@@ -173,8 +173,12 @@ static const struct bad_case bad_cases[] = {
 	{ "vec1:transport=raw,ifname=v0,headroom=2",
 	  "vec1: headroom: not supported yet: guest receive buffers are owned by virtio_net; "
 	  "it lands with the tunnel transports" },
-	{ "vec1:transport=raw,ifname=v0,bpfflash=1",
-	  "vec1: bpfflash: not supported yet (lands with the bpf/ socket filters)" },
+	{ "vec1:transport=raw,ifname=v0,bpffile=/f,bpf=icmp",
+	  "vec1: bpf: give bpffile= or bpf=, not both" },
+	{ "vec1:transport=raw,ifname=v0,bpfflash=yes", "vec1: bpfflash: expected 0 or 1, got \"yes\"" },
+	{ "vec1:transport=raw,ifname=v0,bpf=", "vec1: bpf: empty value" },
+	/* After bpf= everything is the expression: ifname is not seen. */
+	{ "vec1:transport=raw,bpf=icmp,ifname=v0", "vec1: ifname: required by transport raw" },
 	{ "vec01:transport=raw,ifname=v0",
 	  "vec01: device number must be 0..63 written in decimal" },
 	{ "vec00:transport=raw,ifname=v0",
@@ -207,6 +211,26 @@ static void test_refusals(void **state)
 		}
 	}
 	assert_int_equal(failures, 0);
+}
+
+/* bpf= takes the rest of the spec, commas and '=' included. */
+static void test_bpf_rest(void **state)
+{
+	(void)state;
+	struct nf_devcfg cfg;
+	char err[256] = "";
+	assert_int_equal(nf_opt_parse("vec2:transport=raw,ifname=v0,bpfflash=1,"
+				      "bpf=ip[2:2] = 40, or transport=x", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.bpf_expr, "ip[2:2] = 40, or transport=x");
+	assert_null(cfg.bpffile);
+	assert_true(cfg.bpfflash);
+	assert_string_equal(cfg.transport->name, "raw");
+	nf_devcfg_release(&cfg);
+	assert_int_equal(nf_opt_parse("vec2:transport=raw,bpffile=/x/f.bpf,ifname=v0", &cfg, err,
+				      sizeof(err)), 0);
+	assert_string_equal(cfg.bpffile, "/x/f.bpf");
+	assert_false(cfg.bpfflash);
+	nf_devcfg_release(&cfg);
 }
 
 /* A short error buffer truncates but stays a terminated string. */
@@ -273,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_explicit_values),
 		cmocka_unit_test(test_input_untouched),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_bpf_rest),
 		cmocka_unit_test(test_short_error_buffer),
 		cmocka_unit_test(test_is_device),
 		cmocka_unit_test(test_registry),
