@@ -7,9 +7,11 @@
 #include "util.h"
 
 extern const struct nf_transport nf_transport_raw;
+extern const struct nf_transport nf_transport_bess;
 
 const struct nf_transport *const nf_transports[] = {
 	&nf_transport_raw,
+	&nf_transport_bess,
 };
 
 const unsigned nf_ntransports = NF_ARRAY_SIZE(nf_transports);
