@@ -8,10 +8,12 @@
 
 extern const struct nf_transport nf_transport_raw;
 extern const struct nf_transport nf_transport_bess;
+extern const struct nf_transport nf_transport_fd;
 
 const struct nf_transport *const nf_transports[] = {
 	&nf_transport_raw,
 	&nf_transport_bess,
+	&nf_transport_fd,
 };
 
 const unsigned nf_ntransports = NF_ARRAY_SIZE(nf_transports);
