@@ -8,8 +8,12 @@
  *   --tap NAME[,vnet[=SIZE]][,pi]   /dev/net/tun attached to tap NAME
  *                                   (created if absent; IFF_NO_PI unless pi;
  *                                   IFF_VNET_HDR with vnet, header SIZE bytes)
- *   --packet IFNAME[,vnet[=SIZE]]   AF_PACKET SOCK_RAW bound to IFNAME, ETH_P_ALL
- *   --pair seqpacket|dgram          an AF_UNIX socketpair
+ *   --packet IFNAME[,vnet[=SIZE]]   AF_PACKET SOCK_RAW bound to IFNAME, ETH_P_ALL,
+ *                                   4 MB socket buffers
+ *   --pair seqpacket|dgram|stream   an AF_UNIX socketpair
+ *   --tun NAME                      /dev/net/tun attached to tun NAME (layer 3)
+ *   --lone seqpacket|dgram          an AF_UNIX socket, unconnected
+ *   --listen PATH                   an AF_UNIX seqpacket socket listening on PATH
  *
  * With --user, after opening everything: no supplementary groups, the
  * user's gid and uid, so no capabilities are left. One line per descriptor
@@ -30,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifndef PACKET_VNET_HDR_SZ
@@ -50,7 +55,8 @@ static void die(const char *what, const char *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: fdpass [--user NAME] [--tap NAME[,vnet[=SIZE]][,pi]] "
-		"[--packet IFNAME[,vnet[=SIZE]]] [--pair seqpacket|dgram] ... -- CMD [ARG...]\n");
+		"[--packet IFNAME[,vnet[=SIZE]]] [--pair seqpacket|dgram|stream] [--tun NAME] "
+		"[--lone seqpacket|dgram] [--listen PATH] ... -- CMD [ARG...]\n");
 	exit(2);
 }
 
@@ -125,6 +131,11 @@ static void open_packet(char *spec)
 	} else if (vnet && setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR_SZ, &vnet, sizeof(vnet)) < 0) {
 		die("PACKET_VNET_HDR_SZ on", name);
 	}
+	/* What a privileged passer should do: uml-nf, unprivileged, cannot
+	 * raise a buffer beyond rmem_max/wmem_max. */
+	int size = 4 << 20;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
 		.sll_protocol = htons(ETH_P_ALL),
@@ -136,15 +147,56 @@ static void open_packet(char *spec)
 	add(fd);
 }
 
+static int sock_type(const char *type)
+{
+	if (strcmp(type, "seqpacket") == 0)
+		return SOCK_SEQPACKET;
+	if (strcmp(type, "dgram") == 0)
+		return SOCK_DGRAM;
+	if (strcmp(type, "stream") == 0)
+		return SOCK_STREAM;
+	usage();
+	return -1;
+}
+
+static void open_tun(const char *name)
+{
+	int fd = open("/dev/net/tun", O_RDWR);
+	if (fd < 0)
+		die("open /dev/net/tun for", name);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		die("TUNSETIFF", name);
+	fprintf(stderr, "fdpass: fd %d = tun %s\n", 3 + nfds, ifr.ifr_name);
+	add(fd);
+}
+
+static void open_lone(const char *type)
+{
+	int fd = socket(AF_UNIX, sock_type(type), 0);
+	if (fd < 0)
+		die("socket", type);
+	fprintf(stderr, "fdpass: fd %d = unconnected unix %s socket\n", 3 + nfds, type);
+	add(fd);
+}
+
+static void open_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+		die("listen on", path);
+	fprintf(stderr, "fdpass: fd %d = unix seqpacket socket listening on %s\n", 3 + nfds, path);
+	add(fd);
+}
+
 static void open_pair(const char *type)
 {
-	int sv[2], t;
-	if (strcmp(type, "seqpacket") == 0)
-		t = SOCK_SEQPACKET;
-	else if (strcmp(type, "dgram") == 0)
-		t = SOCK_DGRAM;
-	else
-		usage();
+	int sv[2], t = sock_type(type);
 	if (socketpair(AF_UNIX, t, 0, sv) < 0)
 		die("socketpair", type);
 	fprintf(stderr, "fdpass: fd %d, %d = %s socketpair\n", 3 + nfds, 4 + nfds, type);
@@ -168,6 +220,12 @@ int main(int argc, char **argv)
 			open_packet(argv[++i]);
 		else if (strcmp(argv[i], "--pair") == 0)
 			open_pair(argv[++i]);
+		else if (strcmp(argv[i], "--tun") == 0)
+			open_tun(argv[++i]);
+		else if (strcmp(argv[i], "--lone") == 0)
+			open_lone(argv[++i]);
+		else if (strcmp(argv[i], "--listen") == 0)
+			open_listen(argv[++i]);
 		else
 			usage();
 	}

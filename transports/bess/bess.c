@@ -310,9 +310,9 @@ static int link_up(struct bess_port *bp, int fd)
 	double secs = (double)(now_ms() - bp->down_since) / 1000.0;
 	const char *where = bp->listener ? bp->lname.path : bp->dst;
 	if (bp->outage)
-		nf_info("vec%u: bess: %s %s again after %.1f s%s; %llu frames dropped while down",
+		nf_info("vec%u: bess: %s %s again after %.1f s; %llu frames dropped while down",
 			bp->index, bp->listener ? "client connected on" : "connected to", where,
-			secs, bp->listener ? "" : " of retrying", (unsigned long long)bp->down_drops);
+			secs, (unsigned long long)bp->down_drops);
 	else if (bp->down_since)
 		nf_info("vec%u: bess: %s %s after %.1f s", bp->index,
 			bp->listener ? "client connected on" : "connected to", where, secs);

@@ -592,7 +592,7 @@ static int fd_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err,
 	fp->fd = fd;
 	claims[nclaims++] = fd;
 	describe(fp, &f, why, sizeof(why));
-	nf_info("vec%u: fd: descriptor %d is a %s", cfg->index, fd, why);
+	nf_info("vec%u: fd: descriptor %d: %s", cfg->index, fd, why);
 	fp->base = (struct nf_port){
 		.transport = cfg->transport,
 		.cfg = cfg,
