@@ -672,17 +672,21 @@ lab_wait_log() {
 }
 
 # lab_stop_pid PID [TIMEOUT]: SIGTERM, wait up to TIMEOUT s (default 20),
-# then SIGKILL; returns 0 if it exited by itself.
+# then SIGKILL. Sets LAB_STOP_HOW=exited|killed; returns wait's status: the
+# exit status for a child of this shell (lab_start_bg's are), else 127.
 lab_stop_pid() {
 	local pid=$1 i
+	LAB_STOP_HOW=exited
 	kill -TERM "$pid" 2>/dev/null
 	for i in $(seq $((${2:-20} * 10))); do
-		_lab_running "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+		_lab_running "$pid" || break
 		sleep 0.1
 	done
-	kill -KILL "$pid" 2>/dev/null
+	if _lab_running "$pid"; then
+		LAB_STOP_HOW=killed
+		kill -KILL "$pid" 2>/dev/null
+	fi
 	wait "$pid" 2>/dev/null
-	return 1
 }
 
 # lab_stats_field FILE DEV KEY: KEY's value on FILE's last
