@@ -51,7 +51,8 @@
 #   lab_log_tail [N]         last N lines of the appliance log, to stderr
 #   Two appliances back to back (see that section): lab_write_conf_pair,
 #   lab_guest_args NAME IMG, lab_start_bg NAME CMD.., lab_wait_log FILE RE [T],
-#   lab_stop_pid PID [TIMEOUT], lab_stats_field FILE DEV KEY
+#   lab_stop_pid PID [TIMEOUT], lab_stats_field FILE DEV KEY,
+#   lab_capture_start NS IFACE FILTER / lab_capture_stop (tshark)
 #   step TEXT / pass TEXT / fail TEXT   progress lines; fail returns 1
 #   skip_check REASON        a check this machine cannot do: prints "SKIP:
 #                            REASON" (run.sh counts the test as skipped in part
@@ -623,10 +624,10 @@ lab_write_conf_pair() {
 	EOF
 }
 
-# lab_guest_args NAME IMG: array LAB_GUEST_ARGS of everything but the NICs
-# for guest NAME (a or b): mem, COW root $LAB_DIR/NAME.cow over IMG,
+# lab_guest_args NAME IMG [CONFDIR]: array LAB_GUEST_ARGS of everything but
+# the NICs for guest NAME (a or b): mem, COW root $LAB_DIR/NAME.cow over IMG,
 # consoles, umid $LAB_UMID-NAME (lab_destroy removes its run dir), nfconf
-# $LAB_DIR/conf-NAME.
+# CONFDIR (default $LAB_DIR/conf-NAME).
 lab_guest_args() {
 	local img
 	img=$(readlink -f "$2" 2>/dev/null) && [ -f "$img" ] ||
@@ -637,7 +638,7 @@ lab_guest_args() {
 		root=/dev/ubda
 		con=null con0=fd:0,fd:1
 		"umid=$LAB_UMID-$1"
-		"nfconf=$LAB_DIR/conf-$1"
+		"nfconf=${3:-$LAB_DIR/conf-$1}"
 	)
 }
 
@@ -694,4 +695,32 @@ lab_stop_pid() {
 lab_stats_field() {
 	grep -a "uml-nf: stats dev=$2 " "$1" 2>/dev/null | tail -n 1 |
 		sed -n "s/.* $3=\([0-9-]*\).*/\1/p"
+}
+
+# lab_capture_start NS IFACE FILTER: tshark on IFACE in namespace NS (a full
+# name or client|server|host) into $LAB_DIR/IFACE.pcap, capture filter
+# FILTER, at most 5000 frames or 60 s; returns once tshark captures.
+lab_capture_start() {
+	local ns i
+	ns=$(_lab_ns "$1")
+	LAB_CAPTURE_FILE=$LAB_DIR/$2.pcap
+	timeout 70 ip netns exec "$ns" tshark -i "$2" -c 5000 -a duration:60 -w "$LAB_CAPTURE_FILE" \
+		-f "$3" </dev/null >"$LAB_DIR/$2.tshark.log" 2>&1 &
+	LAB_CAPTURE_PID=$!
+	_lab_track "$LAB_CAPTURE_PID"
+	for i in $(seq 50); do
+		grep -q 'Capturing on' "$LAB_DIR/$2.tshark.log" 2>/dev/null && { sleep 0.5; return 0; }
+		_lab_running "$LAB_CAPTURE_PID" || break
+		sleep 0.1
+	done
+	fail "tshark on $2 did not start: $(tail -n 2 "$LAB_DIR/$2.tshark.log")"
+	return 1
+}
+
+# lab_capture_stop: ends the capture; LAB_CAPTURE_FILE stays for tshark -r.
+lab_capture_stop() {
+	sleep 0.5
+	_lab_running "$LAB_CAPTURE_PID" && kill -INT "$LAB_CAPTURE_PID" 2>/dev/null
+	wait "$LAB_CAPTURE_PID" 2>/dev/null
+	return 0
 }

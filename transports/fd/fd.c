@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
@@ -94,6 +95,7 @@ struct fd_facts {
 	bool tun_dev;       /* /dev/net/tun, or a macvtap/ipvtap node */
 	int tun_err;        /* TUNGETIFF: 0 or the errno */
 	unsigned tun_flags; /* IFF_TAP, IFF_TUN, IFF_NO_PI, IFF_VNET_HDR, ... */
+	bool tun_pi_guessed; /* IFF_NO_PI could not be told apart: assumed */
 	int tun_hdr;        /* TUNGETVNETHDRSZ */
 	char ifname[IFNAMSIZ];
 	int domain, type;   /* sockets */
@@ -279,7 +281,38 @@ static bool chardev_is_vtap(dev_t rdev)
 	return strcmp(base, "macvtap") == 0 || strcmp(base, "ipvtap") == 0;
 }
 
-/* Finds out what descriptor fd is, changing nothing. */
+/* Whether a tap queue frames with packet information: 1 if not (IFF_NO_PI),
+ * 0 if it does, -1 if that cannot be told.
+ *
+ * TUNGETIFF reports IFF_NOFILTER ("no socket filter on this queue") in the
+ * very bit of IFF_NO_PI, so that bit set says nothing by itself. With a
+ * filter attached it is IFF_NO_PI. With none, an accept-all filter attached
+ * for the question settles it, and is detached again at once. (macvtap
+ * queues have no TUNGETFILTER and never frame with packet information.) */
+static int tap_no_pi(int fd, unsigned flags)
+{
+	struct sock_fprog cur = { 0 };
+	struct ifreq ifr;
+
+	if (!(flags & IFF_NO_PI))
+		return 0;
+	if (ioctl(fd, TUNGETFILTER, &cur) < 0)
+		return 1;
+	if (cur.len)
+		return 1;
+	struct sock_filter accept = BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
+	struct sock_fprog prog = { .len = 1, .filter = &accept };
+	if (ioctl(fd, TUNATTACHFILTER, &prog) < 0)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	int rc = ioctl(fd, TUNGETIFF, &ifr);
+	(void)ioctl(fd, TUNDETACHFILTER, &prog);
+	if (rc < 0)
+		return -1;
+	return (ifr.ifr_flags & IFF_NO_PI) ? 1 : 0;
+}
+
+/* Finds out what descriptor fd is, changing nothing (but see tap_no_pi). */
 static void fd_probe(int fd, struct fd_facts *f)
 {
 	struct stat st;
@@ -306,8 +339,12 @@ static void fd_probe(int fd, struct fd_facts *f)
 			f->tun_err = errno;
 			return;
 		}
-		f->tun_flags = (unsigned short)ifr.ifr_flags;
+		f->tun_flags = (unsigned short)ifr.ifr_flags & ~(unsigned)IFF_NO_PI;
 		memcpy(f->ifname, ifr.ifr_name, IFNAMSIZ - 1);
+		int no_pi = tap_no_pi(fd, (unsigned short)ifr.ifr_flags);
+		if (no_pi != 0)
+			f->tun_flags |= IFF_NO_PI;
+		f->tun_pi_guessed = no_pi < 0;
 		int h = 0;
 		if (ioctl(fd, TUNGETVNETHDRSZ, &h) == 0)
 			f->tun_hdr = h;
@@ -585,6 +622,10 @@ static int fd_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err,
 			nf_warn("vec%u: fd: TUNSETOFFLOAD on tap %s: %s; the host kernel checksums "
 				"and segments for the guest", cfg->index, f.ifname, strerror(errno));
 	}
+	if (f.tun_pi_guessed)
+		nf_warn("vec%u: fd: cannot tell whether tap %s frames with packet information "
+			"(TUNATTACHFILTER: %s); assuming it does not (IFF_NO_PI)", cfg->index,
+			f.ifname, strerror(errno));
 	if (cfg->gro && !fr.hdr)
 		nf_info("vec%u: gro=1 has no effect: descriptor %d carries no virtio-net header, "
 			"so the guest gets no offloads", cfg->index, fd);
