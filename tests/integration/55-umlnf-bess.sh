@@ -78,7 +78,10 @@ lab_guest_args a3 "$IMAGE" || die "args a3"
 lab_start_bg a3 "$UMLNF" "vec0:transport=bess,listen=$SOCK" "${LAB_GUEST_ARGS[@]}"
 A3=$LAB_BG_PID
 lab_wait_log "$LAB_DIR/a3.log" 'vec0: bess: listening on' 20 || { cat "$LAB_DIR/a3.log"; die "A3 refused the stale socket"; }
-lab_stop_pid "$A3" 30 || die "A3 stop: $LAB_STOP_HOW"
+lab_wait_log "$LAB_DIR/a3.log" 'uml-nf-router: ready' 60 || die "A3 not ready"
+lab_stop_pid "$A3" 30
+rc=$?
+[ "$LAB_STOP_HOW" = exited ] && [ "$rc" -eq 0 ] || die "A3: $LAB_STOP_HOW, status $rc"
 [ -e "$SOCK" ] && die "$SOCK left behind by A3"
 
 step "destroy and assert clean"
