@@ -7,7 +7,7 @@ set -u
 lab_test_begin umlnf55 umlnf
 UMLNF=$(readlink -f "$UMLNF")
 STOCK=${LAB_LINUX_UML:-linux.uml}
-command -v "$STOCK" >/dev/null || { echo "SKIP: stock $STOCK not installed"; exit 77; }
+command -v "$STOCK" >/dev/null || skip_test "stock $STOCK not installed"
 
 step "create lab (two guests, bess link between them)"
 lab_create || die "lab_create"

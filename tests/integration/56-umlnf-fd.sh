@@ -7,8 +7,8 @@ set -u
 lab_test_begin umlnf56 umlnf
 UMLNF=$(readlink -f "$UMLNF")
 IMAGE=$(readlink -f "$IMAGE")
-command -v tshark >/dev/null || { echo "SKIP: tshark not installed (make deps)"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
+command -v tshark >/dev/null || skip_test "tshark not installed (make deps)"
+[ -c /dev/net/tun ] || skip_test "no /dev/net/tun"
 HELPERS=${UMLNF_HELPERS:-build/test-helpers}
 [ -x "$HELPERS/fdpass" ] || make -s --no-print-directory test-helpers >/dev/null ||
 	die "test helpers not built (make test-helpers)"

@@ -7,10 +7,10 @@ set -u
 lab_test_begin umlnf57 umlnf
 UMLNF=$(readlink -f "$UMLNF")
 IMAGE=$(readlink -f "$IMAGE")
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to create the user and open the descriptors"; exit 77; }
-command -v useradd >/dev/null || { echo "SKIP: no useradd"; exit 77; }
-command -v tshark >/dev/null || { echo "SKIP: tshark not installed (make deps)"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip_test "needs root to create the user and open the descriptors"
+command -v useradd >/dev/null || skip_test "no useradd"
+command -v tshark >/dev/null || skip_test "tshark not installed (make deps)"
+[ -c /dev/net/tun ] || skip_test "no /dev/net/tun"
 HELPERS=${UMLNF_HELPERS:-build/test-helpers}
 [ -x "$HELPERS/fdpass" ] || make -s --no-print-directory test-helpers >/dev/null ||
 	die "test helpers not built (make test-helpers)"
@@ -27,7 +27,7 @@ fi
 trap 'rc=$?; trap - EXIT; lab_destroy; [ "$made_user" = 1 ] && userdel "$NFUSER" 2>/dev/null; exit $rc' EXIT
 for p in "$UMLNF" "$IMAGE"; do
 	setpriv --reuid="$NFUSER" --regid="$NFUSER" --clear-groups test -r "$p" ||
-		{ echo "SKIP: $NFUSER cannot read $p (its directories are not world-readable)"; exit 77; }
+		skip_test "$NFUSER cannot read $p (its directories are not world-readable)"
 done
 
 step "create lab; tap p-tap1 bridged to p-veth1 (the server's side)"
