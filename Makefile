@@ -12,6 +12,7 @@
 #                   (make guest-kernel: cached, ~5 min the first time) +
 #                   integration tests, which then must find that kernel
 #   make unit       unit tests only
+#   make test-helpers  build/test-helpers/: fdpass, seqswitch (integration tests)
 #   make fuzz       libFuzzer targets for the parsers (clang; SECONDS=30 each)
 #   make bench      benchmark: uml-nf vs stock UML vector raw, side by side,
 #                   then a 30-minute soak (bench/endurance.sh; make soak alone)
@@ -52,7 +53,8 @@ LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/port.c \
-	transports/raw/raw.c bpf/filter.c \
+	transports/raw/raw.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
+	bpf/filter.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
 	launcher/instance.c
 MAIN_SRCS := launcher/main.c
@@ -159,6 +161,17 @@ demo: deps
 	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash tests/demo.sh
 
 # ---- tests --------------------------------------------------------------------
+# Helpers of the integration tests: a descriptor passer (fd transport, the
+# rootless pattern) and a tiny seqpacket switch (bess transport).
+TEST_HELPERS := $(BUILD)/test-helpers/fdpass $(BUILD)/test-helpers/seqswitch
+
+test-helpers: $(TEST_HELPERS)
+
+$(BUILD)/test-helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
+
 unit:
 	$(Q)$(MAKE) --no-print-directory -C tests/unit BUILD=$(abspath $(BUILD))/test run
 
@@ -168,9 +181,10 @@ $(BUILD)/setlink-gso: tests/tools/setlink-gso.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(LDLIBS)
 
-integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/setlink-gso
+integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/setlink-gso $(TEST_HELPERS)
 	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) \
 		SETLINK_GSO=$(abspath $(BUILD))/setlink-gso \
+		UMLNF_HELPERS=$(abspath $(BUILD))/test-helpers \
 		FIREWALL_IMAGE=$(FIREWALL_IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash tests/integration/run.sh
 
 # The tuned kernel is built (or found in its cache) before the integration
@@ -201,4 +215,5 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps image image-firewall image-bridge demo unit integration test fuzz bench soak clean guest-kernel
+.PHONY: test-helpers
 .PHONY: image-debian images-debian test-debian

@@ -49,6 +49,10 @@
 #   lab_umid_pids [UMID]     PIDs whose /proc/PID/cmdline contains UMID
 #                            (default $LAB_UMID), excluding this shell
 #   lab_log_tail [N]         last N lines of the appliance log, to stderr
+#   Two appliances back to back (see that section): lab_write_conf_pair,
+#   lab_guest_args NAME IMG, lab_start_bg NAME CMD.., lab_wait_log FILE RE [T],
+#   lab_stop_pid PID [TIMEOUT], lab_stats_field FILE DEV KEY,
+#   lab_capture_start NS IFACE FILTER / lab_capture_stop (tshark)
 #   step TEXT / pass TEXT / fail TEXT   progress lines; fail returns 1
 #   skip_check REASON        a check this machine cannot do: prints "SKIP:
 #                            REASON" (run.sh counts the test as skipped in part
@@ -587,4 +591,136 @@ lab_umid_pids() {
 		mapfile -d '' -t a 2>/dev/null <"$d/cmdline" || continue
 		case "${a[*]}" in *"$umid"*) _lab_running "$pid" && echo "$pid" ;; esac
 	done
+}
+
+# ---- two appliances back to back ---------------------------------------------
+# For transports that join two guests (bess, fd socketpairs): guest A routes
+# the client, guest B the server, and the link under test joins A's eth1 to
+# B's eth0:
+#
+#   client c-eth0 -- p-veth0 [A] eth1 ==link== eth0 [B] p-veth1 -- s-eth0 server
+#   A: IF0 10.0.1.1/24, IF1 10.0.3.1/24, 10.0.2.0/24 via 10.0.3.2
+#   B: IF0 10.0.3.2/24, IF1 10.0.2.1/24, 10.0.1.0/24 via 10.0.3.1
+
+LAB_LINK_A_ADDR=10.0.3.1
+LAB_LINK_B_ADDR=10.0.3.2
+
+# $LAB_DIR/conf-a and conf-b: router.conf of guests A and B (for nfconf=).
+lab_write_conf_pair() {
+	mkdir -p "$LAB_DIR/conf-a" "$LAB_DIR/conf-b" || return 1
+	cat >"$LAB_DIR/conf-a/router.conf" <<-EOF
+	HOSTNAME=$LAB_NAME-a
+	IF0_ADDR=$LAB_IF0_ADDR/24
+	IF1_ADDR=$LAB_LINK_A_ADDR/24
+	FORWARD=1
+	ROUTES="10.0.2.0/24 via $LAB_LINK_B_ADDR"
+	EOF
+	cat >"$LAB_DIR/conf-b/router.conf" <<-EOF
+	HOSTNAME=$LAB_NAME-b
+	IF0_ADDR=$LAB_LINK_B_ADDR/24
+	IF1_ADDR=$LAB_IF1_ADDR/24
+	FORWARD=1
+	ROUTES="10.0.1.0/24 via $LAB_LINK_A_ADDR"
+	EOF
+}
+
+# lab_guest_args NAME IMG [CONFDIR]: array LAB_GUEST_ARGS of everything but
+# the NICs for guest NAME (a or b): mem, COW root $LAB_DIR/NAME.cow over IMG,
+# consoles, umid $LAB_UMID-NAME (lab_destroy removes its run dir), nfconf
+# CONFDIR (default $LAB_DIR/conf-NAME).
+lab_guest_args() {
+	local img
+	img=$(readlink -f "$2" 2>/dev/null) && [ -f "$img" ] ||
+		{ fail "image ${2:-<none>} not found"; return 1; }
+	LAB_GUEST_ARGS=(
+		mem=256M
+		"ubd0=$LAB_DIR/$1.cow,$img"
+		root=/dev/ubda
+		con=null con0=fd:0,fd:1
+		"umid=$LAB_UMID-$1"
+		"nfconf=${3:-$LAB_DIR/conf-$1}"
+	)
+}
+
+# lab_start_bg NAME CMD...: like lab_start_appliance, for one more process:
+# CMD in ${P}host, its own process group, output in $LAB_DIR/NAME.log, PID in
+# LAB_BG_PID (tracked, so lab_destroy ends it and its group).
+lab_start_bg() {
+	local name=$1
+	shift
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+		done
+		exec setsid ip netns exec "$LAB_NS_HOST" "$@"
+	) </dev/null >"$LAB_DIR/$name.log" 2>&1 &
+	LAB_BG_PID=$!
+	_lab_track "$LAB_BG_PID"
+	LAB_PGIDS+=("$LAB_BG_PID")
+}
+
+# lab_wait_log FILE REGEX [TIMEOUT]: wait until FILE has a line matching
+# REGEX (grep -E), default 60 s.
+lab_wait_log() {
+	local i
+	for i in $(seq $((${3:-60} * 5))); do
+		grep -qaE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	fail "no line matching '$2' in $1 after ${3:-60}s"
+	return 1
+}
+
+# lab_stop_pid PID [TIMEOUT]: SIGTERM, wait up to TIMEOUT s (default 20),
+# then SIGKILL. Sets LAB_STOP_HOW=exited|killed; returns wait's status: the
+# exit status for a child of this shell (lab_start_bg's are), else 127.
+lab_stop_pid() {
+	local pid=$1 i
+	LAB_STOP_HOW=exited
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq $((${2:-20} * 10))); do
+		_lab_running "$pid" || break
+		sleep 0.1
+	done
+	if _lab_running "$pid"; then
+		LAB_STOP_HOW=killed
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+}
+
+# lab_stats_field FILE DEV KEY: KEY's value on FILE's last
+# "uml-nf: stats dev=DEV" line (empty if none).
+lab_stats_field() {
+	grep -a "uml-nf: stats dev=$2 " "$1" 2>/dev/null | tail -n 1 |
+		sed -n "s/.* $3=\([0-9-]*\).*/\1/p"
+}
+
+# lab_capture_start NS IFACE FILTER: tshark on IFACE in namespace NS (a full
+# name or client|server|host) into $LAB_DIR/IFACE.pcap, capture filter
+# FILTER, at most 5000 frames or 60 s; returns once tshark captures.
+lab_capture_start() {
+	local ns i
+	ns=$(_lab_ns "$1")
+	LAB_CAPTURE_FILE=$LAB_DIR/$2.pcap
+	timeout 70 ip netns exec "$ns" tshark -i "$2" -c 5000 -a duration:60 -w "$LAB_CAPTURE_FILE" \
+		-f "$3" </dev/null >"$LAB_DIR/$2.tshark.log" 2>&1 &
+	LAB_CAPTURE_PID=$!
+	_lab_track "$LAB_CAPTURE_PID"
+	for i in $(seq 50); do
+		grep -q 'Capturing on' "$LAB_DIR/$2.tshark.log" 2>/dev/null && { sleep 0.5; return 0; }
+		_lab_running "$LAB_CAPTURE_PID" || break
+		sleep 0.1
+	done
+	fail "tshark on $2 did not start: $(tail -n 2 "$LAB_DIR/$2.tshark.log")"
+	return 1
+}
+
+# lab_capture_stop: ends the capture; LAB_CAPTURE_FILE stays for tshark -r.
+lab_capture_stop() {
+	sleep 0.5
+	_lab_running "$LAB_CAPTURE_PID" && kill -INT "$LAB_CAPTURE_PID" 2>/dev/null
+	wait "$LAB_CAPTURE_PID" 2>/dev/null
+	return 0
 }

@@ -49,7 +49,7 @@ static const struct nf_optdesc common_opts[C_COUNT] = {
 
 /* Transports the UML howto documents that uml-nf has not implemented yet, so
  * the error can say "not yet" instead of "unknown". */
-static const char *const planned_transports[] = { "tap", "hybrid", "gre", "l2tpv3", "bess", "fd" };
+static const char *const planned_transports[] = { "tap", "hybrid", "gre", "l2tpv3" };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -217,10 +217,17 @@ static int pick_transport(const char *dev, char *spec, struct nf_devcfg *cfg, ch
 	if (cfg->transport)
 		return 0;
 	for (unsigned i = 0; i < NF_ARRAY_SIZE(planned_transports); i++)
-		if (strcmp(buf, planned_transports[i]) == 0)
+		if (strcmp(buf, planned_transports[i]) == 0) {
+			char avail[128];
+			size_t off = 0;
+			avail[0] = '\0';
+			for (unsigned j = 0; j < nf_ntransports && off < sizeof(avail); j++)
+				off += (size_t)snprintf(avail + off, sizeof(avail) - off, "%s%s",
+							j ? ", " : "", nf_transports[j]->name);
 			return fail(err, errlen,
-				    "%s: transport: \"%s\" is not implemented yet (available: raw)",
-				    dev, buf);
+				    "%s: transport: \"%s\" is not implemented yet (available: %s)",
+				    dev, buf, avail);
+		}
 	return fail(err, errlen, "%s: transport: unknown transport \"%s\" (see --help)", dev, buf);
 }
 
