@@ -29,10 +29,10 @@ CC      ?= gcc
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
-INC     := -Icommon -Idatapath -Itransports -Iguest-kernel -Ilauncher -Ibpf
+INC     := -Icommon -Idatapath -Itransports -Itransports/tap -Iguest-kernel -Ilauncher -Ibpf
 CPPFLAGS += -D_GNU_SOURCE $(INC) -MMD -MP
-LDLIBS  += -lpthread $(shell pkg-config --libs libmnl libpcap)
-CPPFLAGS += $(shell pkg-config --cflags libmnl)
+LDLIBS  += -lpthread $(shell pkg-config --libs libmnl libpcap liburing)
+CPPFLAGS += $(shell pkg-config --cflags libmnl liburing)
 
 ifeq ($(V),1)
 Q :=
@@ -41,7 +41,8 @@ Q := @
 endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
-DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev libpcap-dev user-mode-linux \
+DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev libpcap-dev liburing-dev \
+	user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
 	gnuplot-nox iputils-ping nftables iptables squashfs-tools
 
@@ -54,6 +55,8 @@ LIB_SRCS := common/log.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/port.c \
 	transports/raw/raw.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
+	transports/ifup.c transports/tap/tap.c transports/tap/tapdev.c transports/tap/tapio.c \
+	transports/tap/batch.c transports/hybrid/hybrid.c \
 	bpf/filter.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
 	launcher/instance.c

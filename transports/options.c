@@ -12,7 +12,7 @@
 
 /* Common options, in --help order. The index of each entry is fixed by the
  * enum below, which is how parsed values reach struct nf_devcfg. */
-enum { C_DEPTH, C_MAC, C_GRO, C_MTU, C_HEADROOM, C_VEC, C_MRG, C_COALESCE, C_BPFFILE, C_BPF, C_BPFFLASH, C_IFUP, C_COUNT };
+enum { C_DEPTH, C_MAC, C_GRO, C_MTU, C_HEADROOM, C_VEC, C_MRG, C_COALESCE, C_BPFFILE, C_BPF, C_BPFFLASH, C_COUNT };
 
 static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_DEPTH] = { "depth", NF_OPT_UINT, 1, 1024, false,
@@ -43,13 +43,12 @@ static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_BPFFLASH] = { "bpfflash", NF_OPT_BOOL, 0, 1, false,
 			 "1: the guest may replace the receive filter (uml-nf-bpfflash in the "
 			 "guest); default 0", NULL },
-	[C_IFUP] = { "ifup", NF_OPT_STRING, 0, 4096, false, "host program run at ifup",
-		     "not supported yet" },
 };
 
 /* Transports the UML howto documents that uml-nf has not implemented yet, so
- * the error can say "not yet" instead of "unknown". */
-static const char *const planned_transports[] = { "tap", "hybrid", "gre", "l2tpv3" };
+ * the error can say "not yet" instead of "unknown". (ifup= is an option of
+ * the transports UML runs it for: see ifup.h.) */
+static const char *const planned_transports[] = { "gre", "l2tpv3" };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
