@@ -22,6 +22,12 @@
 #   lab_bridge_taps          taps p-tap0/p-tap1 in ${P}host, each bridged to its
 #                            veth end (p-br0, p-br1): for the tap and hybrid
 #                            transports (LAB_VEC_TRANSPORT, LAB_VEC_IF0/1)
+#   lab_tap_bridges          bridges p-br0/p-br1 in ${P}host holding only p-veth0/
+#                            p-veth1, and ifup scripts $LAB_DIR/ifup0.sh and
+#                            ifup1.sh that put the tap they are given into p-br0/
+#                            p-br1 and bring it up: for taps created at start
+#                            (no ifname=; vecN:...,ifup=$LAB_DIR/ifupN.sh)
+#   lab_if_stat NS IF NAME   /sys/class/net/IF/statistics/NAME inside NS
 #   lab_uml_args IMG         set array LAB_UML_ARGS: NICs, mem, COW root over
 #                            IMG, consoles, umid, nfconf (common to both kinds)
 #   lab_start_appliance CMD..  run CMD in ${P}host, own process group, log to
@@ -68,7 +74,9 @@
 #
 # Variables read: LAB_VEC_OPTS (options appended to both vecN: devices,
 # default "gro=1"), LAB_VEC_TRANSPORT (transport= of both devices, default
-# raw), LAB_VEC_IF0 / LAB_VEC_IF1 (their ifname=, default p-veth0 / p-veth1),
+# raw), LAB_VEC_IF0 / LAB_VEC_IF1 (their ifname=, default p-veth0 / p-veth1;
+# set but empty: no ifname=), LAB_VEC_EXTRA0 / LAB_VEC_EXTRA1 (options for
+# vec0 / vec1 only, e.g. ifup=...),
 # LAB_CPUS (CPU list for the appliance, default unset: no taskset),
 # LAB_LINUX_UML, LAB_KEEP, UMLNF_TUNED_KERNEL, UMLNF_CACHE,
 # UMLNF_REQUIRE_TUNED.
@@ -293,6 +301,27 @@ lab_bridge_taps() {
 	done
 }
 
+# For taps that do not exist before the appliance starts (uml-nf or stock UML
+# without ifname=): the bridges of lab_bridge_taps without taps, and one ifup
+# script per bridge that adds the tap it is called with (ifup=PROG runs
+# "PROG IFNAME" in ${P}host, where the appliance runs).
+lab_tap_bridges() {
+	local n
+	for n in 0 1; do
+		timeout 10 ip -n "$LAB_NS_HOST" link add "p-br$n" type bridge \
+			stp_state 0 forward_delay 0 &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-veth$n" master "p-br$n" &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-br$n" up ||
+			{ fail "bridge p-br$n"; return 1; }
+		printf '#!/bin/sh\n# lab ifup: tap "$1" into p-br%s\nip link set "$1" master p-br%s && ip link set "$1" up\n' \
+			"$n" "$n" >"$LAB_DIR/ifup$n.sh" && chmod 755 "$LAB_DIR/ifup$n.sh" || return 1
+	done
+}
+
+lab_if_stat() {
+	timeout 5 ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
+}
+
 # Arguments shared by uml-nf and the stock kernel. The root is a per-run COW
 # file over IMG (absolute path: UML records it in the COW header), so parallel
 # runs never share a writable root and IMG stays pristine.
@@ -302,9 +331,11 @@ lab_uml_args() {
 		{ fail "image ${1:-<none>} not found"; return 1; }
 	# shellcheck disable=SC2054 # the commas belong to UML's option syntax
 	local vo=${LAB_VEC_OPTS-gro=1} tr=${LAB_VEC_TRANSPORT:-raw}
+	local if0=${LAB_VEC_IF0-p-veth0} if1=${LAB_VEC_IF1-p-veth1}
+	local x0=${LAB_VEC_EXTRA0:-} x1=${LAB_VEC_EXTRA1:-}
 	LAB_UML_ARGS=(
-		"vec0:transport=$tr,ifname=${LAB_VEC_IF0:-p-veth0}${vo:+,$vo}"
-		"vec1:transport=$tr,ifname=${LAB_VEC_IF1:-p-veth1}${vo:+,$vo}"
+		"vec0:transport=$tr${if0:+,ifname=$if0}${vo:+,$vo}${x0:+,$x0}"
+		"vec1:transport=$tr${if1:+,ifname=$if1}${vo:+,$vo}${x1:+,$x1}"
 		mem=256M
 		"ubd0=$LAB_DIR/root.cow,$img"
 		root=/dev/ubda
