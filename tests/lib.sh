@@ -72,7 +72,8 @@
 #                            false, or with UMLNF_REQUIRE_TUNED=1 (make test,
 #                            which builds it first) die
 #
-# Variables read: LAB_VEC_OPTS (options appended to both vecN: devices,
+# Variables read: LAB_TAP_USER (owner of lab_bridge_taps' taps, default none),
+# LAB_VEC_OPTS (options appended to both vecN: devices,
 # default "gro=1"), LAB_VEC_TRANSPORT (transport= of both devices, default
 # raw), LAB_VEC_IF0 / LAB_VEC_IF1 (their ifname=, default p-veth0 / p-veth1;
 # set but empty: no ifname=), LAB_VEC_EXTRA0 / LAB_VEC_EXTRA1 (options for
@@ -290,7 +291,8 @@ lab_write_conf() {
 lab_bridge_taps() {
 	local n
 	for n in 0 1; do
-		timeout 10 ip -n "$LAB_NS_HOST" tuntap add dev "p-tap$n" mode tap &&
+		timeout 10 ip -n "$LAB_NS_HOST" tuntap add dev "p-tap$n" mode tap \
+			${LAB_TAP_USER:+user "$LAB_TAP_USER"} &&
 		timeout 10 ip -n "$LAB_NS_HOST" link add "p-br$n" type bridge \
 			stp_state 0 forward_delay 0 &&
 		timeout 10 ip -n "$LAB_NS_HOST" link set "p-tap$n" master "p-br$n" &&

@@ -60,10 +60,15 @@ static int open_tun(const struct nf_devcfg *cfg, const char *tname, char *err, s
 	int fd = open(TUN_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
+		char hint[128] = "";
+		if (e == ENOENT || e == ENODEV || e == ENXIO)
+			snprintf(hint, sizeof(hint), " (no TUN/TAP driver on the host? modprobe tun)");
+		else if (e == EACCES && stat(TUN_PATH, &st) == 0)
+			snprintf(hint, sizeof(hint), " (mode %03o; taps of your own need read/write "
+				 "access to it, which Debian's udev rule gives: 0666)",
+				 (unsigned)(st.st_mode & 0777));
 		snprintf(err, errlen, "vec%u: %s: cannot open %s: %s%s", cfg->index, tname, TUN_PATH,
-			 strerror(e), e == ENOENT || e == ENODEV || e == ENXIO
-					      ? " (no TUN/TAP driver on the host? modprobe tun)"
-					      : "");
+			 strerror(e), hint);
 		return -e;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != TUN_MAJOR ||
