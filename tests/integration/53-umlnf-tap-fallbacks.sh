@@ -1,5 +1,5 @@
 #!/bin/bash
-# Proves the tap transports' other paths: vec=0 and io_uring refused by the host both forward on readv/writev; a busy tap, a broken or missing /dev/net/tun, an ifname that is no tap, a failing ifup= (tap, hybrid, raw) each get one clear error line and exit 2 with nothing left behind; a multi-queue tap is attached as one queue.
+# Proves the tap transports' other paths: vec=0 and io_uring refused by the host both forward on readv/writev; a busy tap, a broken or missing /dev/net/tun, an ifname that is no tap, a failing ifup= (tap, hybrid, raw), a receive filter (not on taps yet) each get one clear error line and exit 2 with nothing left behind; a multi-queue tap is attached as one queue.
 # How: lab with persistent taps bridged to the veths; boots with vec=0 and under tests/tools/deny-io-uring (seccomp: io_uring_setup fails with EPERM), ping and 2 s iperf3 each way; then bad lines in the host namespace (unshare -m to bind /dev/null over /dev/net/tun), checking status, stderr, interfaces and run directory.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -88,6 +88,8 @@ cases=(
 	"none|exited with status 1|vec0:transport=hybrid,ifname=p-new0,ifup=$LAB_DIR/ifup-fail.sh"
 	"none|vec0: ifup: \"$LAB_DIR/ifup-fail.sh p-veth0\" exited with status 1|vec0:transport=raw,ifname=p-veth0,ifup=$LAB_DIR/ifup-fail.sh"
 	'none|vec0: ifup: cannot run "/nonexistent/up": No such file or directory|vec0:transport=tap,ifup=/nonexistent/up'
+	'none|vec0: bpf: not supported by transport hybrid yet|vec0:transport=hybrid,ifname=p-tap0,bpf=icmp'
+	'none|vec0: bpfflash: not supported by transport tap yet|vec0:transport=tap,bpfflash=1'
 	'none|vec1: ifup:|vec0:transport=tap,ifname=p-mq0 vec1:transport=tap,ifup=false'
 )
 n=0

@@ -140,6 +140,9 @@ static int hybrid_open(const struct nf_devcfg *cfg, struct nf_port **out, char *
 	char why[160];
 	int rc;
 
+	rc = tap_dev_refuse_filters(cfg, "hybrid", err, errlen);
+	if (rc < 0)
+		goto err_free;
 	if (!hp)
 		goto err_nomem;
 	hp->sock = -1;
@@ -249,6 +252,15 @@ static int hybrid_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n
 	return tap_io_write(&to_hybrid(port)->io, pkts, n, &port->tx_drops);
 }
 
+/* Receive filters are refused at open (tap_dev_refuse_filters); a later
+ * request (bpfflash) must not reach the packet socket's own filter either. */
+static int hybrid_set_filter(struct nf_port *port, const struct bf_prog *prog)
+{
+	(void)port;
+	(void)prog;
+	return -EOPNOTSUPP;
+}
+
 static uint64_t hybrid_rx_host_drops(struct nf_port *port)
 {
 	struct hybrid_port *hp = to_hybrid(port);
@@ -271,5 +283,6 @@ const struct nf_transport nf_transport_hybrid = {
 	.close = hybrid_close,
 	.rx_batch = hybrid_rx_batch,
 	.tx_batch = hybrid_tx_batch,
+	.set_filter = hybrid_set_filter,
 	.rx_host_drops = hybrid_rx_host_drops,
 };

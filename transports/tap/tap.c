@@ -42,6 +42,9 @@ static int tap_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	char why[160];
 	int rc;
 
+	rc = tap_dev_refuse_filters(cfg, "tap", err, errlen);
+	if (rc < 0)
+		goto err_free;
 	if (!tp) {
 		snprintf(err, errlen, "vec%u: out of memory", cfg->index);
 		return -ENOMEM;
@@ -98,6 +101,15 @@ static int tap_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 	return tap_io_write(&to_tap(port)->io, pkts, n, &port->tx_drops);
 }
 
+/* Receive filters are refused at open (tap_dev_refuse_filters); a later
+ * request (bpfflash) must not reach the packet socket's own filter either. */
+static int tap_set_filter(struct nf_port *port, const struct bf_prog *prog)
+{
+	(void)port;
+	(void)prog;
+	return -EOPNOTSUPP;
+}
+
 static uint64_t tap_rx_host_drops(struct nf_port *port)
 {
 	return tap_dev_drops(&to_tap(port)->dev);
@@ -112,5 +124,6 @@ const struct nf_transport nf_transport_tap = {
 	.close = tap_close,
 	.rx_batch = tap_rx_batch,
 	.tx_batch = tap_tx_batch,
+	.set_filter = tap_set_filter,
 	.rx_host_drops = tap_rx_host_drops,
 };

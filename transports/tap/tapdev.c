@@ -304,6 +304,17 @@ uint64_t tap_dev_drops(const struct tap_dev *td)
 
 /* ---- open / close ---- */
 
+int tap_dev_refuse_filters(const struct nf_devcfg *cfg, const char *tname, char *err,
+			   size_t errlen)
+{
+	const char *opt = cfg->bpffile ? "bpffile" : cfg->bpf_expr ? "bpf" : cfg->bpfflash ? "bpfflash" : NULL;
+	if (!opt)
+		return 0;
+	snprintf(err, errlen, "vec%u: %s: not supported by transport %s yet (receive filters "
+		 "work on raw, bess and fd)", cfg->index, opt, tname);
+	return -EOPNOTSUPP;
+}
+
 int tap_dev_open(const struct nf_devcfg *cfg, const char *tname, struct tap_dev *td, char *err,
 		 size_t errlen)
 {

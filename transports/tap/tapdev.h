@@ -47,6 +47,14 @@ struct tap_dev {
 int tap_dev_open(const struct nf_devcfg *cfg, const char *tname, struct tap_dev *td, char *err,
 		 size_t errlen);
 
+/* Refuses receive filters (bpffile=, bpf=, bpfflash=1) for transport tname
+ * before anything is opened: a tap fd takes no socket filter, and hybrid's
+ * packet socket carries the direction filter that keeps the guest's own
+ * frames out (a user program would replace it). Returns 0, or -EOPNOTSUPP
+ * with a message naming the device and the option. */
+int tap_dev_refuse_filters(const struct nf_devcfg *cfg, const char *tname, char *err,
+			   size_t errlen);
+
 /* Closes the tap queue; a tap we created disappears with it. */
 void tap_dev_close(struct tap_dev *td);
 
