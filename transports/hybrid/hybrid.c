@@ -26,20 +26,30 @@
  *   so the queue stays near empty and the tap's counters stay true. (A drop-
  *   all filter on the tap, TUNATTACHFILTER, would be cheaper but applies to
  *   every queue of the tap and stays on a persistent tap if uml-nf dies.)
+ * - The engine watches an event set (portio.h) holding the packet socket,
+ *   not the tap fd, whose EPOLLERR would not stop once the tap is deleted.
+ *   A tap set down (the socket reports ENETDOWN and stops receiving) or
+ *   deleted takes the port down; hybrid_reattach brings it back once a tap
+ *   of that name is up again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "ifup.h"
 #include "log.h"
+#include "portio.h"
 #include "tapdev.h"
 #include "tapio.h"
 #include "transport.h"
@@ -52,6 +62,7 @@ struct hybrid_port {
 	struct tap_dev dev;
 	struct tap_io io;   /* transmit, and draining the tap's own queue */
 	int sock;           /* receive: packet socket on the tap */
+	struct nf_evset es; /* rx_fd: the set (sock, and tap fd while shut); tx_fd: gate */
 	bool vec;           /* recvmmsg, or one recvmsg per frame */
 	unsigned nmsgs;
 	struct mmsghdr *msgs;
@@ -85,6 +96,16 @@ static void set_bufsize(int fd, int opt_force, int opt, int size)
 		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
 }
 
+static int bind_sock(int fd, unsigned ifindex)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+		.sll_ifindex = (int)ifindex,
+	};
+	return bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0 ? -errno : 0;
+}
+
 /* The receive socket: filter and header first, bound last, so it never
  * queues a frame that has not been through both. */
 static int open_sock(const struct nf_devcfg *cfg, const struct tap_dev *td, char *err,
@@ -115,15 +136,10 @@ static int open_sock(const struct nf_devcfg *cfg, const struct tap_dev *td, char
 		goto err_close;
 	}
 	set_bufsize(fd, SO_RCVBUFFORCE, SO_RCVBUF, HYBRID_SOCKBUF);
-	struct sockaddr_ll sll = {
-		.sll_family = AF_PACKET,
-		.sll_protocol = htons(ETH_P_ALL),
-		.sll_ifindex = (int)td->ifindex,
-	};
-	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-		rc = -errno;
+	rc = bind_sock(fd, td->ifindex);
+	if (rc < 0) {
 		snprintf(err, errlen, "vec%u: hybrid: bind to %s: %s", cfg->index, td->ifname,
-			 strerror(errno));
+			 strerror(-rc));
 		goto err_close;
 	}
 	return fd;
@@ -163,14 +179,24 @@ static int hybrid_open(const struct nf_devcfg *cfg, struct nf_port **out, char *
 		snprintf(err, errlen, "vec%u: out of memory", cfg->index);
 		goto err_close_sock;
 	}
+	rc = nf_evset_open(&hp->es);
+	if (rc == 0) {
+		rc = nf_evset_add(&hp->es, hp->sock, EPOLLIN, 0);
+		if (rc < 0)
+			nf_evset_close(&hp->es);
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "vec%u: hybrid: event set: %s", cfg->index, strerror(-rc));
+		goto err_deinit_io;
+	}
 	rc = nf_ifup_run(cfg, hp->dev.ifname, err, errlen);
 	if (rc < 0)
-		goto err_deinit_io;
+		goto err_close_es;
 	hp->base = (struct nf_port){
 		.transport = cfg->transport,
 		.cfg = cfg,
-		.rx_fd = hp->sock,
-		.tx_fd = hp->dev.fd,
+		.rx_fd = hp->es.epfd,
+		.tx_fd = hp->es.gate,
 		.caps = NF_CAP_VNET_HDR | NF_CAP_GSO,
 	};
 	nf_info("vec%u: hybrid on tap %s (%s%s), receive %s on a packet socket, transmit %s%s%s",
@@ -185,6 +211,8 @@ err_nomem:
 	rc = -ENOMEM;
 	snprintf(err, errlen, "vec%u: out of memory", cfg->index);
 	goto err_free;
+err_close_es:
+	nf_evset_close(&hp->es);
 err_deinit_io:
 	tap_io_deinit(&hp->io);
 err_close_sock:
@@ -203,6 +231,7 @@ static void hybrid_close(struct nf_port *port)
 	struct hybrid_port *hp = to_hybrid(port);
 	nf_dbg("vec%u: hybrid: %llu frames discarded from the queue of tap %s", port->cfg->index,
 	       (unsigned long long)hp->drained, hp->dev.ifname);
+	nf_evset_close(&hp->es);
 	close(hp->sock);
 	tap_io_deinit(&hp->io);
 	tap_dev_close(&hp->dev);
@@ -210,37 +239,50 @@ static void hybrid_close(struct nf_port *port)
 	free(hp);
 }
 
+/* True when the tap fd is attached to the tap the socket is bound to, and
+ * that tap is up. */
+static bool tap_up(struct hybrid_port *hp)
+{
+	struct ifreq ifr = { 0 };
+	if (ioctl(hp->dev.fd, TUNGETIFF, &ifr) < 0 || if_nametoindex(hp->dev.ifname) != hp->dev.ifindex)
+		return false;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", hp->dev.ifname);
+	return ioctl(hp->sock, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP);
+}
+
+/* The tap went down or away: the set keeps only the socket, port down until
+ * hybrid_reattach. */
+static int hybrid_gone(struct hybrid_port *hp)
+{
+	if (hp->es.shut) {
+		nf_evset_del(&hp->es, hp->dev.fd);
+		nf_evset_open_gate(&hp->es);
+	}
+	return -ENETDOWN;
+}
+
 static int hybrid_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 {
 	struct hybrid_port *hp = to_hybrid(port);
-	int n;
+	bool empty;
 
-	if (max > hp->nmsgs)
-		max = hp->nmsgs;
-	for (unsigned i = 0; i < max; i++)
-		hp->msgs[i].msg_hdr = (struct msghdr){
-			.msg_iov = pkts[i].iov,
-			.msg_iovlen = pkts[i].iovcnt,
-		};
-	if (hp->vec) {
-		n = recvmmsg(hp->sock, hp->msgs, max, MSG_DONTWAIT, NULL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	} else {
-		for (n = 0; n < (int)max; n++) {
-			ssize_t r = recvmsg(hp->sock, &hp->msgs[n].msg_hdr, MSG_DONTWAIT);
-			if (r < 0) {
-				if (n == 0 && errno != EAGAIN && errno != EINTR)
-					return -errno;
-				break;
-			}
-			hp->msgs[n].msg_len = (unsigned)r;
+	if (hp->es.shut) {
+		/* Transmit waits for room on the tap (the set woke us). */
+		struct pollfd pfd = { hp->dev.fd, POLLOUT, 0 };
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
+			nf_evset_del(&hp->es, hp->dev.fd);
+			nf_evset_open_gate(&hp->es);
 		}
 	}
-	for (int i = 0; i < n; i++) {
-		pkts[i].len = hp->msgs[i].msg_len;
-		pkts[i].flags = (hp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? NF_PKT_TRUNC : 0;
-	}
+	if (max > hp->nmsgs)
+		max = hp->nmsgs;
+	int n = nf_msg_rx(hp->sock, hp->msgs, pkts, max, hp->vec, &empty);
+	if (n == -ENETDOWN || n == -ENXIO || n == -ENODEV)
+		/* The tap went down or was deleted. The socket reports that
+		 * once, when a receive next finds its queue empty, which may be
+		 * after the tap came back up (the kernel then hooks the socket
+		 * in again by itself): only a tap still down or gone is. */
+		return tap_up(hp) ? 0 : hybrid_gone(hp);
 	/* Each frame received here was also queued on the tap fd. */
 	if (n > 0)
 		hp->drained += tap_io_drain(&hp->io, (unsigned)n);
@@ -249,7 +291,36 @@ static int hybrid_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned m
 
 static int hybrid_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 {
-	return tap_io_write(&to_hybrid(port)->io, pkts, n, &port->tx_drops);
+	struct hybrid_port *hp = to_hybrid(port);
+	int sent = tap_io_write(&hp->io, pkts, n, &port->tx_drops);
+
+	if (sent == -EBADFD)
+		return hybrid_gone(hp);
+	if (sent >= 0 && (unsigned)sent < n && !hp->es.shut &&
+	    nf_evset_add(&hp->es, hp->dev.fd, EPOLLOUT, 1) == 0)
+		nf_evset_shut(&hp->es); /* rare: wait for room through the set */
+	return sent;
+}
+
+/* The tap again (tapdev.c), then the socket bound to it: a re-created tap
+ * has a new index, and a tap that was only down needs the socket's hook
+ * back. */
+static int hybrid_reattach(struct nf_port *port)
+{
+	struct hybrid_port *hp = to_hybrid(port);
+	int rc = tap_dev_reattach(port->cfg, "hybrid", &hp->dev);
+	if (rc < 0)
+		return rc;
+	unsigned ifindex = if_nametoindex(hp->dev.ifname);
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", hp->dev.ifname);
+	if (!ifindex || ioctl(hp->sock, SIOCGIFFLAGS, &ifr) < 0 || !(ifr.ifr_flags & IFF_UP))
+		return -EAGAIN; /* still down: bound now, the socket would hear nothing */
+	rc = bind_sock(hp->sock, ifindex);
+	if (rc < 0)
+		return rc;
+	hp->dev.ifindex = ifindex;
+	return 0;
 }
 
 /* Receive filters are refused at open (tap_dev_refuse_filters); a later
@@ -284,5 +355,6 @@ const struct nf_transport nf_transport_hybrid = {
 	.rx_batch = hybrid_rx_batch,
 	.tx_batch = hybrid_tx_batch,
 	.set_filter = hybrid_set_filter,
+	.reattach = hybrid_reattach,
 	.rx_host_drops = hybrid_rx_host_drops,
 };

@@ -6,14 +6,22 @@
  * virtio-net header both ways (NF_CAP_VNET_HDR | NF_CAP_GSO), so checksum
  * state and TSO frames cross as they are; which GSO frames the tap may hand
  * us follows gro= (tapdev.c).
+ *
+ * The engine watches an event set (portio.h), not the tap fd itself: a tap
+ * deleted under us makes its fd report EPOLLERR for good, which would keep
+ * waking the datapath. Then the port reports -ENETDOWN, leaves the fd out of
+ * the set, and tap_reattach attaches it again once a tap of that name exists
+ * (a persistent tap re-created by its owner).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ifup.h"
 #include "log.h"
+#include "portio.h"
 #include "tapdev.h"
 #include "tapio.h"
 #include "transport.h"
@@ -23,6 +31,7 @@ struct tap_port {
 	struct nf_port base;
 	struct tap_dev dev;
 	struct tap_io io;
+	struct nf_evset es; /* rx_fd: the set holding the tap fd; tx_fd: its gate */
 };
 
 static const struct nf_optdesc tap_opts[] = {
@@ -57,14 +66,24 @@ static int tap_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 		snprintf(err, errlen, "vec%u: out of memory", cfg->index);
 		goto err_close_dev;
 	}
+	rc = nf_evset_open(&tp->es);
+	if (rc == 0) {
+		rc = nf_evset_add(&tp->es, tp->dev.fd, EPOLLIN, 0);
+		if (rc < 0)
+			nf_evset_close(&tp->es);
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "vec%u: tap: event set: %s", cfg->index, strerror(-rc));
+		goto err_deinit_io;
+	}
 	rc = nf_ifup_run(cfg, tp->dev.ifname, err, errlen);
 	if (rc < 0)
-		goto err_deinit_io;
+		goto err_close_es;
 	tp->base = (struct nf_port){
 		.transport = cfg->transport,
 		.cfg = cfg,
-		.rx_fd = tp->dev.fd,
-		.tx_fd = tp->dev.fd,
+		.rx_fd = tp->es.epfd,
+		.tx_fd = tp->es.gate,
 		.caps = NF_CAP_VNET_HDR | NF_CAP_GSO,
 	};
 	nf_info("vec%u: tap %s (%s%s), %s%s%s", cfg->index, tp->dev.ifname,
@@ -74,6 +93,8 @@ static int tap_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	*out = &tp->base;
 	return 0;
 
+err_close_es:
+	nf_evset_close(&tp->es);
 err_deinit_io:
 	tap_io_deinit(&tp->io);
 err_close_dev:
@@ -86,19 +107,61 @@ err_free:
 static void tap_close(struct nf_port *port)
 {
 	struct tap_port *tp = to_tap(port);
+	nf_evset_close(&tp->es);
 	tap_io_deinit(&tp->io); /* first: the ring may hold the tap fd */
 	tap_dev_close(&tp->dev);
 	free(tp);
 }
 
+/* The tap is gone: out of the set (its EPOLLERR would not stop), port down
+ * until tap_reattach. */
+static int tap_gone(struct tap_port *tp)
+{
+	nf_evset_del(&tp->es, tp->dev.fd);
+	nf_evset_open_gate(&tp->es);
+	return -ENETDOWN;
+}
+
 static int tap_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 {
-	return tap_io_read(&to_tap(port)->io, pkts, max);
+	struct tap_port *tp = to_tap(port);
+
+	if (tp->es.shut) {
+		/* Transmit waits for room (the set woke us for EPOLLOUT). */
+		struct pollfd pfd = { tp->dev.fd, POLLOUT, 0 };
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
+			nf_evset_mod(&tp->es, tp->dev.fd, EPOLLIN, 0);
+			nf_evset_open_gate(&tp->es);
+		}
+	}
+	int n = tap_io_read(&tp->io, pkts, max);
+	return n == -EBADFD ? tap_gone(tp) : n;
 }
 
 static int tap_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 {
-	return tap_io_write(&to_tap(port)->io, pkts, n, &port->tx_drops);
+	struct tap_port *tp = to_tap(port);
+	int sent = tap_io_write(&tp->io, pkts, n, &port->tx_drops);
+
+	if (sent == -EBADFD)
+		return tap_gone(tp);
+	if (sent >= 0 && (unsigned)sent < n && !tp->es.shut) {
+		/* A tap's socket buffer is unlimited by default, so this is
+		 * rare: wait for room through the set, gate shut. */
+		nf_evset_mod(&tp->es, tp->dev.fd, EPOLLIN | EPOLLOUT, 0);
+		nf_evset_shut(&tp->es);
+	}
+	return sent;
+}
+
+static int tap_reattach(struct nf_port *port)
+{
+	struct tap_port *tp = to_tap(port);
+	int rc = tap_dev_reattach(port->cfg, "tap", &tp->dev);
+	if (rc < 0)
+		return rc;
+	rc = nf_evset_add(&tp->es, tp->dev.fd, EPOLLIN, 0);
+	return rc == -EEXIST ? 0 : rc;
 }
 
 /* Receive filters are refused at open (tap_dev_refuse_filters); a later
@@ -125,5 +188,6 @@ const struct nf_transport nf_transport_tap = {
 	.rx_batch = tap_rx_batch,
 	.tx_batch = tap_tx_batch,
 	.set_filter = tap_set_filter,
+	.reattach = tap_reattach,
 	.rx_host_drops = tap_rx_host_drops,
 };

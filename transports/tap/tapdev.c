@@ -375,6 +375,43 @@ err_close_sock:
 	return rc;
 }
 
+int tap_dev_reattach(const struct nf_devcfg *cfg, const char *tname, struct tap_dev *td)
+{
+	struct ifreq ifr = { 0 };
+	char err[256], driver[64];
+	int sock, rc;
+
+	if (ioctl(td->fd, TUNGETIFF, &ifr) == 0)
+		return 0; /* still attached: the tap was only down */
+	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	enum if_kind kind = if_kind(sock, td->ifname, driver, sizeof(driver));
+	if (kind == IF_NONE && !td->created) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	if (kind != IF_NONE && kind != IF_TAP) {
+		rc = -ENODEV; /* the name now belongs to something else */
+		goto out;
+	}
+	bool was_created = td->created;
+	rc = attach(cfg, tname, td, kind == IF_TAP, err, sizeof(err));
+	if (rc == 0)
+		rc = configure(cfg, tname, td, err, sizeof(err));
+	if (rc < 0) {
+		nf_dbg("%s", err);
+		td->created = was_created;
+		goto out;
+	}
+	td->ifindex = if_nametoindex(td->ifname);
+	link_setup(cfg, td, sock);
+	(void)link_tx_dropped(td->ifindex, &td->drops_base);
+out:
+	close(sock);
+	return rc;
+}
+
 void tap_dev_close(struct tap_dev *td)
 {
 	if (td->fd >= 0)

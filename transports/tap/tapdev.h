@@ -55,6 +55,15 @@ int tap_dev_open(const struct nf_devcfg *cfg, const char *tname, struct tap_dev 
 int tap_dev_refuse_filters(const struct nf_devcfg *cfg, const char *tname, char *err,
 			   size_t errlen);
 
+/* Attaches td->fd to its tap again after the tap was deleted under it
+ * (reads and writes then fail with EBADFD): to the tap of that name that
+ * exists now, or, for a tap uml-nf created, to a new one (which takes the
+ * privilege uml-nf may have dropped by then), configured as at open.
+ * Returns 0 (also when the fd never lost its tap), -EAGAIN while there is
+ * no tap of that name, or another -errno (the caller retries all the same).
+ * Never blocks; any thread. */
+int tap_dev_reattach(const struct nf_devcfg *cfg, const char *tname, struct tap_dev *td);
+
 /* Closes the tap queue; a tap we created disappears with it. */
 void tap_dev_close(struct tap_dev *td);
 

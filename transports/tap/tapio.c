@@ -250,6 +250,8 @@ static int write_loop(struct tap_io *io, struct nf_pkt *pkts, unsigned n, uint64
 			continue;
 		if (errno == EAGAIN)
 			break;
+		if (errno == EBADFD)
+			return i ? (int)i : -EBADFD; /* the tap is gone */
 		/* About this one frame (bad header, tap down): drop it. */
 		(*drops)++;
 		i++;
@@ -292,6 +294,8 @@ int tap_io_write(struct tap_io *io, struct nf_pkt *pkts, unsigned n, uint64_t *d
 	for (unsigned i = 0; i < n; i++)
 		prep(io, io_uring_get_sqe(&io->ring), true, pkts[i].iov, pkts[i].iovcnt, i);
 	ring_run(io, n);
+	if (io->res[0] == -EBADFD)
+		return -EBADFD; /* the tap is gone; later slots failed alike */
 	/* A frame not taken (EAGAIN, or never submitted) ends the batch unless
 	 * a later one went out: resending it then would reorder, so it is
 	 * dropped instead. A tap has no transmit queue to fill (its socket

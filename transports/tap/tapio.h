@@ -65,7 +65,8 @@ int tap_io_read(struct tap_io *io, struct nf_pkt *pkts, unsigned max);
 
 /* Writes n frames (at most depth). Frames the tap refuses (bad header, link
  * down) are counted in *drops and consumed. Returns the frames consumed from
- * the front; fewer than n only when the tap pushes back (EAGAIN). */
+ * the front; fewer than n only when the tap pushes back (EAGAIN); -EBADFD
+ * when the tap is gone (deleted under us; tap_io_read says so too). */
 int tap_io_write(struct tap_io *io, struct nf_pkt *pkts, unsigned n, uint64_t *drops);
 
 /* Reads and discards queued frames (only their header is copied), up to
