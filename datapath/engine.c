@@ -92,11 +92,21 @@ static void hook_remapped(struct vu_dev *vu, unsigned q)
 	struct vu_vring *vr = &vu->vrings[q];
 	if (q != VNET_Q_RX)
 		return;
-	for (unsigned i = 0; i < dev->nstash; i++)
-		if (vq_chain_reload(&vr->vq, &dev->rx_chains[dev->order[i]]) < 0) {
+	for (unsigned i = 0; i < dev->nstash; i++) {
+		struct vq_chain *c = &dev->rx_chains[dev->order[i]];
+		if (vq_chain_reload(&vr->vq, c) < 0) {
 			vu_dev_set_broken(vu, "receive buffers outside the new memory table");
 			return;
 		}
+		/* Walked again, a chain must still pass rx_stash_fill's check:
+		 * the guest may have rewritten its descriptors since, and the
+		 * direct path takes room for a header and a frame for granted
+		 * (in_len - VNET_HDR_LEN would wrap). */
+		if (c->in_len < VNET_HDR_LEN + ETH_MIN_FRAME) {
+			vu_dev_set_broken(vu, "receive buffer too small for a frame");
+			return;
+		}
+	}
 	dev->rx_gen = vr->gen; /* the stash belongs to the new mapping */
 }
 
