@@ -596,8 +596,10 @@ static int handle_vring_fd(struct vu_dev *dev, struct vu_msg *m, int *fds, unsig
 		break;
 	case VU_SET_VRING_CALL: {
 		enum vu_call_kind kind = VU_CALL_SOCKET;
-		if (fd >= 0 && call_fd_prepare(dev, &fd, &kind) < 0)
+		if (fd >= 0 && call_fd_prepare(dev, &fd, &kind) < 0) {
+			close(fd); /* taken from fds[]: ours to close, or it leaks */
 			return -EINVAL;
+		}
 		close_fd(&vr->call_fd);
 		vr->call_fd = fd;
 		vr->call_kind = kind;
