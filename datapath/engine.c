@@ -366,7 +366,11 @@ static bool serve(struct nf_dev *dev)
 		busy |= rx_run(dev);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
 		if (vr[q].ready && vr[q].vq.broken) {
-			vu_dev_set_broken(&dev->vu, vr[q].vq.broken);
+			/* Ring garbage read from a mapping memguard has just
+			 * replaced with zeros is the shrunk file's doing, not a
+			 * bad index the guest wrote: give that reason. */
+			if (!vu_dev_check_fault(&dev->vu))
+				vu_dev_set_broken(&dev->vu, vr[q].vq.broken);
 			dev_update_port_interest(dev);
 			return false;
 		}
