@@ -246,6 +246,7 @@ void ff_vring_config(struct ff *f, unsigned q, uint64_t desc_gpa)
 				   .log = ~0ull };
 	assert_int_equal(ff_ack(f, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
 	memset(&f->ring[q], 0, sizeof(f->ring[q]));
+	f->ring[q].gpa = desc_gpa;
 	f->ring[q].num = FF_RING_NUM;
 }
 
@@ -284,19 +285,24 @@ void *ff_host(struct ff *f, uint64_t gpa)
 	return f->ram + gpa;
 }
 
+static uint64_t ring_gpa(struct ff *f, unsigned q)
+{
+	return f->ring[q].gpa ? f->ring[q].gpa : FF_RING_GPA(q);
+}
+
 struct vring_desc *ff_desc(struct ff *f, unsigned q)
 {
-	return ff_host(f, FF_RING_GPA(q));
+	return ff_host(f, ring_gpa(f, q));
 }
 
 struct vring_avail *ff_avail(struct ff *f, unsigned q)
 {
-	return ff_host(f, FF_RING_GPA(q) + FF_AVAIL_OFF);
+	return ff_host(f, ring_gpa(f, q) + FF_AVAIL_OFF);
 }
 
 struct vring_used *ff_used(struct ff *f, unsigned q)
 {
-	return ff_host(f, FF_RING_GPA(q) + FF_USED_OFF);
+	return ff_host(f, ring_gpa(f, q) + FF_USED_OFF);
 }
 
 void ff_publish(struct ff *f, unsigned q, uint16_t head)

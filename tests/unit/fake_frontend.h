@@ -59,6 +59,7 @@
 
 /* The guest driver's view of one vring. */
 struct ff_ring {
+	uint64_t gpa;              /* descriptor table (0: FF_RING_GPA(q)) */
 	uint16_t num;
 	uint16_t avail_idx;        /* our copy of avail->idx */
 	uint16_t used_seen;        /* used elements taken so far */

@@ -139,6 +139,8 @@ static int lab_setup(void **state)
 			t->d[i].fe.kick[q] = t->d[i].fe.call[q] = -1;
 	}
 	*state = t;
+	/* A case that hangs the engine must fail the run, not stall it. */
+	alarm(20);
 	t->fds_before = ff_count_fds();
 	snprintf(t->dir, sizeof(t->dir), "/tmp/uml-nf-dp.XXXXXX");
 	if (!mkdtemp(t->dir) || nf_engine_create(&t->eng) < 0)
@@ -178,6 +180,7 @@ static struct lab *lab_up(void **state, const struct lab_opts *o)
 static int lab_teardown(void **state)
 {
 	struct lab *t = *state;
+	alarm(0);
 	if (!t)
 		return 0;
 	nf_engine_destroy(t->eng);
