@@ -41,7 +41,7 @@ Q := @
 endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
-DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev libpcap-dev liburing-dev \
+DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libcmocka-dev libmnl-dev libpcap-dev liburing-dev \
 	user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
 	gnuplot-nox iputils-ping nftables iptables squashfs-tools
@@ -193,8 +193,13 @@ integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/
 # The tuned kernel is built (or found in its cache) before the integration
 # tests, and they are told to fail rather than skip what needs it: the
 # nftables firewall, bridge and NAT checks and test 33 always run here.
+# A short fuzz run of every target is part of make test (FUZZ_SECONDS each,
+# default 5); make fuzz runs them longer.
+FUZZ_SECONDS ?= 5
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory fuzz SECONDS=$(FUZZ_SECONDS)
 	$(Q)$(MAKE) --no-print-directory guest-kernel
 	$(Q)UMLNF_REQUIRE_TUNED=1 $(MAKE) --no-print-directory integration
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -156,6 +157,14 @@ static long long now_us(void);
 void dev_port_error(struct nf_dev *dev, const char *what, int err)
 {
 	long long now = now_us();
+	if (err == -EFAULT) {
+		/* The host kernel could not read or write guest memory (a
+		 * guest that shrank its memory file: the kernel's copies get
+		 * EFAULT where ours get SIGBUS, see memguard.h). */
+		vu_dev_set_broken(&dev->vu, "the host kernel cannot access guest memory (EFAULT)");
+		dev_update_port_interest(dev);
+		return;
+	}
 	if (err == -ENETDOWN) {
 		if (dev->port_down)
 			return;
@@ -389,11 +398,24 @@ static void pin_self(int cpu)
 		nf_warn("cannot pin thread to CPU %d: %s", cpu, strerror(rc));
 }
 
+/* The engine writes to fds a frontend hands it (pipes as call fds among
+ * them): EPIPE must be an error return, never a signal that kills the
+ * process, whatever the embedding program does with SIGPIPE. */
+static void block_sigpipe(void)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
 static void *datapath_main(void *arg)
 {
 	struct nf_engine *eng = arg;
 	struct epoll_event evs[64];
 	bool busy = false;
+
+	block_sigpipe();
 
 	long long deadline = 0, window_start = 0;
 	uint64_t window_from = 0, prev_window = 0; /* frames_moved() marks */
@@ -495,6 +517,7 @@ static void *control_main(void *arg)
 	struct nf_engine *eng = arg;
 	struct epoll_event evs[16];
 
+	block_sigpipe();
 	pin_self(eng->ctl_cpu);
 	while (!atomic_load(&eng->stop)) {
 		int n = epoll_wait(eng->ctl_epfd, evs, 16, -1);
