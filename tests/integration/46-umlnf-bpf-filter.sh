@@ -1,6 +1,6 @@
 #!/bin/bash
 # Proves receive filters work end to end: bpf="EXPR" (compiled with libpcap), bpffile=PATH (classic BPF records) and bpfflash=1 (the guest loads its own) drop in the host kernel exactly what they match; bpfflash is refused where not enabled; bad filters are refused at start with the file or expression named.
-# How: lab boots with vec0 bpf=not icmp (ping client->server must fail, TCP must pass), then bpffile= of a hand-assembled "drop IPv4 ICMP" program (same), then a filter that lets ICMP through (ping works); then bpfflash: the guest's uml-nf-bpfflash loads that program on eth0 (bpfflash=1: ping fails, TCP passes), is refused on eth1, and clears eth0 12 s later (ping works); a 7-byte file, a missing file and a bad expression exit 2 naming them.
+# How: lab boots with vec0 bpf=not icmp (ping client->server must fail, TCP must pass), then bpffile= of a hand-assembled "drop IPv4 ICMP" program (same), then a filter that lets ICMP through (ping works); then the same on hybrid (behind its own direction filter); then bpfflash: the guest's uml-nf-bpfflash loads that program on eth0 (bpfflash=1: ping fails, TCP passes), is refused on eth1, and clears eth0 12 s later (ping works); a 7-byte file, a missing file, a bad expression and a filter on a tap exit 2 naming them.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -85,6 +85,14 @@ rm -f "$LAB_DIR/root.cow"
 LAB_APPLIANCE_PID=
 cp "$LAB_DIR/router.conf.orig" "$LAB_DIR/conf/router.conf"
 
+step "hybrid: bpf=not icmp behind the transport's own direction filter"
+lab_bridge_taps || die "taps"
+LAB_VEC_TRANSPORT=hybrid LAB_VEC_IF0=p-tap0 LAB_VEC_IF1=p-tap1 run hybrid "bpf=not icmp"
+[ "$PING_OK" = 0 ] || die "hybrid: ICMP passed a 'not icmp' filter"
+[ "$TCP_OK" = 1 ] || die "hybrid: TCP did not pass (the direction filter lost, or echoes?)"
+LAB_VEC_TRANSPORT=hybrid LAB_VEC_IF0=p-tap0 LAB_VEC_IF1=p-tap1 run hybrid-keep "bpf=icmp or arp"
+[ "$PING_OK" = 1 ] || die "hybrid: ICMP dropped by 'icmp or arp'"
+
 step "refusals: nothing starts, exit 2, the culprit named"
 refuse() { # EXTRA WANT
 	lab_uml_args "$IMAGE" || die "args"
@@ -100,6 +108,8 @@ refuse() { # EXTRA WANT
 refuse "bpffile=$LAB_DIR/short.bpf" "vec0: bpffile: $LAB_DIR/short.bpf: 7 bytes: not a whole number"
 refuse "bpffile=$LAB_DIR/missing.bpf" "vec0: bpffile: $LAB_DIR/missing.bpf: No such file"
 refuse "bpf=tcp port 80 and (" 'vec0: bpf: "tcp port 80 and ("'
+LAB_VEC_TRANSPORT=tap LAB_VEC_IF0=p-tap0 refuse "bpf=icmp" \
+	"vec0: bpf: not supported by transport tap: it receives from the tap device, not a socket"
 
 step "destroy and assert clean"
 lab_destroy

@@ -88,8 +88,8 @@ cases=(
 	"none|exited with status 1|vec0:transport=hybrid,ifname=p-new0,ifup=$LAB_DIR/ifup-fail.sh"
 	"none|vec0: ifup: \"$LAB_DIR/ifup-fail.sh p-veth0\" exited with status 1|vec0:transport=raw,ifname=p-veth0,ifup=$LAB_DIR/ifup-fail.sh"
 	'none|vec0: ifup: cannot run "/nonexistent/up": No such file or directory|vec0:transport=tap,ifup=/nonexistent/up'
-	'none|vec0: bpf: not supported by transport hybrid yet|vec0:transport=hybrid,ifname=p-tap0,bpf=icmp'
-	'none|vec0: bpfflash: not supported by transport tap yet|vec0:transport=tap,bpfflash=1'
+	'none|vec0: bpf: not supported by transport tap: it receives from the tap device, not a socket|vec0:transport=tap,bpf=icmp'
+	'none|vec0: bpfflash: not supported by transport tap: it receives|vec0:transport=tap,bpfflash=1'
 	'none|vec1: ifup:|vec0:transport=tap,ifname=p-mq0 vec1:transport=tap,ifup=false'
 )
 n=0

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "ifup.h"
+#include "filter.h"
 #include "log.h"
 #include "portio.h"
 #include "tapdev.h"
@@ -156,9 +157,6 @@ static int hybrid_open(const struct nf_devcfg *cfg, struct nf_port **out, char *
 	char why[160];
 	int rc;
 
-	rc = tap_dev_refuse_filters(cfg, "hybrid", err, errlen);
-	if (rc < 0)
-		goto err_free;
 	if (!hp)
 		goto err_nomem;
 	hp->sock = -1;
@@ -323,13 +321,31 @@ static int hybrid_reattach(struct nf_port *port)
 	return 0;
 }
 
-/* Receive filters are refused at open (tap_dev_refuse_filters); a later
- * request (bpfflash) must not reach the packet socket's own filter either. */
+/* A receive filter (bpffile=, bpf=, bpfflash) runs behind the direction
+ * check, which must stay: the packet socket also sees what we write to the
+ * tap.
+ *
+ *   0: A = packet type
+ *   1: if A == PACKET_OUTGOING goto 3 else goto 2
+ *   2: return 0
+ *   3: the user's program (its jumps are relative, so it moves unchanged)
+ */
 static int hybrid_set_filter(struct nf_port *port, const struct bf_prog *prog)
 {
-	(void)port;
-	(void)prog;
-	return -EOPNOTSUPP;
+	struct hybrid_port *hp = to_hybrid(port);
+	if (prog->len > BF_MAX_INSNS - 3)
+		return -E2BIG;
+	struct sock_filter *all = malloc((prog->len + 3) * sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	all[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+	all[1] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 1, 0);
+	all[2] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	memcpy(all + 3, prog->insns, prog->len * sizeof(*all));
+	struct bf_prog composed = { all, prog->len + 3 };
+	int rc = bf_attach(hp->sock, &composed);
+	free(all);
+	return rc;
 }
 
 static uint64_t hybrid_rx_host_drops(struct nf_port *port)

@@ -310,8 +310,9 @@ int tap_dev_refuse_filters(const struct nf_devcfg *cfg, const char *tname, char 
 	const char *opt = cfg->bpffile ? "bpffile" : cfg->bpf_expr ? "bpf" : cfg->bpfflash ? "bpfflash" : NULL;
 	if (!opt)
 		return 0;
-	snprintf(err, errlen, "vec%u: %s: not supported by transport %s yet (receive filters "
-		 "work on raw, bess and fd)", cfg->index, opt, tname);
+	snprintf(err, errlen, "vec%u: %s: not supported by transport %s: it receives from the "
+		 "tap device, not a socket (receive filters work on raw, hybrid, bess and fd)",
+		 cfg->index, opt, tname);
 	return -EOPNOTSUPP;
 }
 
