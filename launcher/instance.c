@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -18,6 +19,8 @@
 #define INST_PID "uml-nf.pid"
 #define INST_MC_CLIENT "mconsole.client"
 #define INST_NOTIFY "notify.sock"
+#define INST_INFO "uml-nf.info"
+#define INST_INFO_TMP ".uml-nf.info." /* + PID */
 
 /* scan() modes */
 #define SCAN_CHECK 0	 /* only look */
@@ -142,12 +145,25 @@ static bool uml_entry_ok(const char *name, mode_t mode)
 	       (strcmp(name, "mconsole") == 0 && S_ISSOCK(mode));
 }
 
+/* "ctl.PID.sock": a `uml-nf ctl` client's address. */
+static bool is_ctl_sock(const char *name)
+{
+	if (strncmp(name, "ctl.", 4) != 0 || name[4] < '0' || name[4] > '9')
+		return false;
+	name += 4;
+	while (*name >= '0' && *name <= '9')
+		name++;
+	return strcmp(name, ".sock") == 0;
+}
+
 static bool inst_entry_ok(const char *name, mode_t mode)
 {
-	if (strcmp(name, INST_LOCK) == 0 || strcmp(name, INST_PID) == 0)
+	if (strcmp(name, INST_LOCK) == 0 || strcmp(name, INST_PID) == 0 ||
+	    strcmp(name, INST_INFO) == 0 ||
+	    strncmp(name, INST_INFO_TMP, sizeof(INST_INFO_TMP) - 1) == 0)
 		return S_ISREG(mode);
 	if (strcmp(name, INST_MC_CLIENT) == 0 || strcmp(name, INST_NOTIFY) == 0 ||
-	    is_vec_sock(name))
+	    is_vec_sock(name) || is_ctl_sock(name))
 		return S_ISSOCK(mode);
 	return false;
 }
@@ -488,4 +504,135 @@ void inst_remove(struct inst *in)
 out:
 	close(in->lock_fd);
 	in->lock_fd = -1;
+}
+
+/* ---- for readers: base, info file, probing -------------------------------- */
+
+const char *inst_base(char *buf, size_t len)
+{
+	const char *env = getenv("UMLNF_RUNDIR");
+	if (env && *env)
+		return env;
+	if (geteuid() == 0)
+		return "/run/uml-nf";
+	env = getenv("XDG_RUNTIME_DIR");
+	if (env && *env) {
+		snprintf(buf, len, "%s/uml-nf", env);
+		return buf;
+	}
+	snprintf(buf, len, "/tmp/uml-nf-%u", (unsigned)geteuid());
+	return buf;
+}
+
+int inst_info_write(const struct inst *in, const char *text)
+{
+	char tmp[64];
+	int rc = 0;
+	if (in->lock_fd < 0)
+		return -EBADF;
+	int dfd = open(in->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	snprintf(tmp, sizeof(tmp), INST_INFO_TMP "%d", (int)getpid());
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	size_t n = strlen(text);
+	if (write(fd, text, n) != (ssize_t)n)
+		rc = -EIO;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && renameat(dfd, tmp, dfd, INST_INFO) < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(dfd, tmp, 0);
+out:
+	close(dfd);
+	return rc;
+}
+
+const char *inst_info_get(const char *info, const char *key, char *val, size_t len)
+{
+	size_t klen = strlen(key);
+	for (const char *line = info; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t llen = end ? (size_t)(end - line) : strlen(line);
+		if (line[0] != '#' && llen > klen && strncmp(line, key, klen) == 0 &&
+		    line[klen] == '=') {
+			size_t vlen = llen - klen - 1;
+			if (vlen >= len)
+				vlen = len - 1;
+			memcpy(val, line + klen + 1, vlen);
+			val[vlen] = '\0';
+			return val;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+bool inst_pid_alive(pid_t pid, unsigned long long start)
+{
+	unsigned long long now;
+	return pid > 0 && proc_start(pid, &now) == 0 && now == start;
+}
+
+/* Whether /proc/locks lists a flock() on the file st describes. Returns 1
+ * or 0, -errno when /proc/locks cannot be read. Lines look like
+ *   "7: FLOCK  ADVISORY  WRITE 22517 fe:00:1130612 0 EOF"
+ * (waiters as "7: -> FLOCK ..."; the device is major:minor in hex). */
+static int flock_held(const struct stat *st)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	if (!f)
+		return -errno;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char kind[16], type[16];
+		unsigned maj, min;
+		unsigned long long ino;
+		int pid;
+		if (strstr(line, "->"))
+			continue;
+		if (sscanf(line, "%*d: %15s %*s %15s %d %x:%x:%llu", kind, type, &pid, &maj, &min,
+			   &ino) != 6)
+			continue;
+		found = strcmp(kind, "FLOCK") == 0 && maj == major(st->st_dev) &&
+			min == minor(st->st_dev) && ino == (unsigned long long)st->st_ino;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+int inst_probe(const char *base, const char *umid, struct inst_probe *p)
+{
+	struct stat st;
+	memset(p, 0, sizeof(*p));
+	if ((size_t)snprintf(p->dir, sizeof(p->dir), "%s/%s", base, umid) >= sizeof(p->dir))
+		return -ENAMETOOLONG;
+	int dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ELOOP ? -ENOTDIR : -errno;
+	if (fstatat(dfd, INST_LOCK, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+		int rc = errno == EACCES ? -EACCES : -ENOTDIR;
+		close(dfd);
+		return rc;
+	}
+	p->pid = pid_file_read(dfd, INST_PID, &p->pid_start);
+	int held = flock_held(&st);
+	/* Without /proc/locks, the pid file and the process it names. */
+	p->running = held < 0 ? owner_alive(dfd) != 0 : held == 1;
+	int fd = openat(dfd, INST_INFO, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		ssize_t n = read(fd, p->info, sizeof(p->info) - 1);
+		p->info[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	close(dfd);
+	return 0;
 }

@@ -228,6 +228,57 @@ static void test_reclaim_without_lock_file(void **state)
 	assert_base_holds(false);
 }
 
+/* The info file: written whole, read back key by key; `ls` and `ctl` see a
+ * live owner through its lock (without taking it) and a killed one as
+ * stale; a ctl client's socket left behind does not block reclaiming. */
+static void test_info_probe(void **state)
+{
+	(void)state;
+	struct inst in;
+	struct inst_probe p;
+	char err[512], v[64];
+	assert_int_equal(inst_probe(base, UMID, &p), -ENOENT);
+	assert_int_equal(inst_create(&in, base, UMID, NULL, err, sizeof(err)), 0);
+	assert_int_equal(inst_info_write(&in, "# comment=no\numid=t1\ndevices=vec0 vec1\n"
+					      "vec0.ifname=p-veth0\nvec0=odd\n"), 0);
+	assert_true(exists(UMID "/uml-nf.info"));
+	assert_int_equal(inst_probe(base, UMID, &p), 0);
+	assert_true(p.running);
+	assert_int_equal(p.pid, getpid());
+	assert_string_equal(inst_info_get(p.info, "devices", v, sizeof(v)), "vec0 vec1");
+	assert_string_equal(inst_info_get(p.info, "vec0.ifname", v, sizeof(v)), "p-veth0");
+	assert_string_equal(inst_info_get(p.info, "vec0", v, sizeof(v)), "odd");
+	assert_null(inst_info_get(p.info, "comment", v, sizeof(v)));
+	assert_null(inst_info_get(p.info, "vec", v, sizeof(v)));
+	assert_string_equal(inst_info_get(p.info, "devices", v, 5), "vec0");
+	assert_true(inst_pid_alive(p.pid, p.pid_start));
+	assert_false(inst_pid_alive(p.pid, p.pid_start + 1));
+	/* Rewritten whole. */
+	assert_int_equal(inst_info_write(&in, "umid=t1\n"), 0);
+	assert_int_equal(inst_probe(base, UMID, &p), 0);
+	assert_null(inst_info_get(p.info, "devices", v, sizeof(v)));
+	inst_remove(&in);
+	assert_base_holds(false);
+
+	pid_t dead;
+	killed_owner(&dead);
+	sock_file(UMID "/ctl.4242.sock", SOCK_DGRAM, false);
+	assert_int_equal(inst_probe(base, UMID, &p), 0);
+	assert_false(p.running);
+	assert_int_equal(p.pid, dead);
+	assert_int_equal(inst_create(&in, base, UMID, NULL, err, sizeof(err)), 0);
+	assert_false(exists(UMID "/ctl.4242.sock"));
+	inst_remove(&in);
+	assert_base_holds(false);
+
+	/* Not an instance directory. */
+	char d[256];
+	snprintf(d, sizeof(d), "%s/plain", base);
+	assert_int_equal(mkdir(d, 0700), 0);
+	assert_int_equal(inst_probe(base, "plain", &p), -ENOTDIR);
+	rmdir(d);
+}
+
 /* Racing starters, new or over a stale directory: exactly one wins. */
 static void race(bool stale)
 {
@@ -289,6 +340,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unknown_file_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_live_guest_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim_without_lock_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_info_probe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_race_fresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_race_stale, setup, teardown),
 	};
