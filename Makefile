@@ -59,7 +59,8 @@ LIB_SRCS := common/log.c \
 	transports/tap/batch.c transports/hybrid/hybrid.c \
 	bpf/filter.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
-	launcher/instance.c
+	launcher/instance.c launcher/json.c launcher/cowfmt.c launcher/cow.c launcher/ctl.c \
+	launcher/hotplug.c launcher/ls.c
 MAIN_SRCS := launcher/main.c
 
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))

@@ -1,7 +1,8 @@
 /* uml-nf: boot a UML network-function appliance whose vecN NICs are served by
- * our vhost-user datapath.
+ * our vhost-user datapath, or run one of its subcommands.
  *
  *   uml-nf [--kernel PATH] [--no-pin] [--poll USECS] [-v] vecN:transport=NAME,k=v,... [kernel args...]
+ *   uml-nf SUBCOMMAND ...     (the subcmds table below)
  *
  * vecN arguments are ours; everything else goes to the guest kernel
  * unchanged and in order, preceded by one virtio_uml.device=SOCKET:1 per
@@ -16,14 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpfflash.h"
+#include "cow.h"
+#include "ctl.h"
 #include "engine.h"
 #include "image.h"
 #include "instance.h"
 #include "kernel.h"
 #include "log.h"
+#include "ls.h"
 #include "notify.h"
 #include "options.h"
 #include "port.h"
@@ -55,15 +60,74 @@ struct launch {
 	char notify_path[108]; /* our notify socket, given to the guest; "" if none */
 };
 
+static int help_main(int argc, char **argv);
+
+/* Subcommands: the first argument, matched exactly. Anything else is an
+ * appliance boot. Each entry is one file with its own header; --help lists
+ * them from here. */
+static const struct subcmd {
+	const char *name;
+	int (*main)(int argc, char **argv); /* argv[0] is the name; returns the exit status */
+	const char *args;                   /* for the usage line */
+	const char *summary;
+} subcmds[] = {
+	{ "cow", cow_main, "create|info|merge ...", "UML copy-on-write disks (uml_mkcow/uml_moo)" },
+	{ "ctl", ctl_main, "UMID COMMAND [ARGS] [--json]", "a running appliance's mconsole" },
+	{ "help", help_main, "[SUBCOMMAND]", "this help, or a subcommand's" },
+	{ "image", nf_image_main, "build PRESET -o FILE [...]", "build an appliance image" },
+	{ "ls", ls_main, "[--json]", "list running appliances" },
+};
+
+static const struct subcmd *find_subcmd(const char *name)
+{
+	for (size_t i = 0; i < NF_ARRAY_SIZE(subcmds); i++)
+		if (strcmp(subcmds[i].name, name) == 0)
+			return &subcmds[i];
+	return NULL;
+}
+
+/* Kernel arguments that are bare words (no '=' or ':'), which may come first
+ * on a boot command line. */
+static const char *const bare_kernel_args[] = { "ro", "rw", "quiet", "debug", "single",
+						"emergency", "nosmp", "noreboot" };
+
+/* A first argument that looks like a subcommand: a bare word, lower case,
+ * that is not one of the kernel's own. */
+static bool looks_like_subcmd(const char *a)
+{
+	if (!(a[0] >= 'a' && a[0] <= 'z') || strpbrk(a, "=:/,."))
+		return false;
+	for (size_t i = 0; i < NF_ARRAY_SIZE(bare_kernel_args); i++)
+		if (strcmp(a, bare_kernel_args[i]) == 0)
+			return false;
+	return true;
+}
+
+static void subcmd_names(char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < NF_ARRAY_SIZE(subcmds) && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", subcmds[i].name);
+}
+
 static void usage(FILE *out)
 {
+	fprintf(out, "Usage: uml-nf [OPTIONS] vecN:transport=NAME,key=value,... [GUEST KERNEL ARGS...]\n");
+	for (size_t i = 0; i < NF_ARRAY_SIZE(subcmds); i++)
+		fprintf(out, "       uml-nf %s %s\n", subcmds[i].name, subcmds[i].args);
 	fprintf(out,
-		"Usage: uml-nf [OPTIONS] vecN:transport=NAME,key=value,... [GUEST KERNEL ARGS...]\n"
-		"       uml-nf image build PRESET -o FILE [...]   (uml-nf image --help)\n"
 		"\n"
 		"Boots a User Mode Linux guest whose vecN devices are virtio-net NICs served\n"
 		"by uml-nf's vhost-user datapath (guest eth0, eth1, ... in vec order).\n"
 		"Every argument that is not ours is passed to the guest kernel unchanged.\n"
+		"A COW disk (ubdN=COW[,BACKING]) whose backing file changed since the COW\n"
+		"was made is refused before anything starts.\n"
+		"\n"
+		"Subcommands (uml-nf help SUBCOMMAND):\n");
+	for (size_t i = 0; i < NF_ARRAY_SIZE(subcmds); i++)
+		fprintf(out, "  %-8s %s\n", subcmds[i].name, subcmds[i].summary);
+	fprintf(out,
 		"\n"
 		"Options:\n"
 		"  --kernel PATH    guest kernel (default: $UMLNF_KERNEL, else the tuned kernel\n"
@@ -87,6 +151,21 @@ static void usage(FILE *out)
 		"         mem=256M ubd0=router.img root=/dev/ubda con=null con0=fd:0,fd:1 umid=r1\n");
 }
 
+static int help_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	const struct subcmd *sc = find_subcmd(argv[1]);
+	if (!sc || sc->main == help_main) {
+		nf_err("help: unknown subcommand \"%s\"", argv[1]);
+		return EXIT_USAGE;
+	}
+	char *args[] = { (char *)sc->name, "--help", NULL };
+	return sc->main(2, args);
+}
+
 static const char *arg_value(const char *arg, const char *key)
 {
 	size_t n = strlen(key);
@@ -96,7 +175,7 @@ static const char *arg_value(const char *arg, const char *key)
 /* Splits argv into our options, devices and the guest's arguments. */
 static int parse_args(struct launch *L, int argc, char **argv)
 {
-	char err[512];
+	char err[8192];
 	bool seen[MAX_DEVICES] = { false };
 
 	L->pin = true;
@@ -165,6 +244,15 @@ static int parse_args(struct launch *L, int argc, char **argv)
 				L->uml_dir = v;
 			else if (arg_value(a, "virtio_uml.device="))
 				nf_warn("%s: an extra virtio_uml device shifts the guest's NIC numbering", a);
+			else if (arg_value(a, "ubd")) {
+				int rc = cow_check_ubd(a, err, sizeof(err));
+				if (rc < 0) {
+					nf_err("%s", err);
+					return -EINVAL;
+				}
+				if (rc > 0)
+					nf_warn("%s", err);
+			}
 			L->guest_args[L->nguest++] = argv[i];
 		}
 	}
@@ -198,28 +286,12 @@ static void derive_mac(const char *umid, unsigned index, uint8_t mac[6])
 	mac[5] = (uint8_t)index;
 }
 
-static const char *run_base(char *buf, size_t len)
-{
-	const char *env = getenv("UMLNF_RUNDIR");
-	if (env && *env)
-		return env;
-	if (geteuid() == 0)
-		return "/run/uml-nf";
-	env = getenv("XDG_RUNTIME_DIR");
-	if (env && *env) {
-		snprintf(buf, len, "%s/uml-nf", env);
-		return buf;
-	}
-	snprintf(buf, len, "/tmp/uml-nf-%u", (unsigned)geteuid());
-	return buf;
-}
-
 /* The instance directory BASE/UMID (see instance.h), created or reclaimed
  * from a uml-nf that was killed. */
 static int make_instance(struct launch *L)
 {
 	char buf[256], err[1024];
-	const char *base = run_base(buf, sizeof(buf));
+	const char *base = inst_base(buf, sizeof(buf));
 
 	if (mkdir(base, 0755) < 0 && errno != EEXIST) {
 		nf_err("cannot create %s: %s", base, strerror(errno));
@@ -353,6 +425,42 @@ static void guest_notify(const char *text)
 		bpfflash_request(&r);
 }
 
+/* BASE/UMID/uml-nf.info for `uml-nf ls` and `uml-nf ctl` (keys: instance.h). */
+static void write_info(struct launch *L, const struct gk_info *info, const char *mc_sock,
+		       uint8_t macs[][6])
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	fprintf(f, "# uml-nf instance: key=value (uml-nf ls)\n");
+	fprintf(f, "umid=%s\npid=%d\nstarted=%lld\nkernel=%s\nkernel_version=%s\nmconsole=%s\n",
+		L->umid, (int)getpid(), (long long)time(NULL), L->kernel, info->version, mc_sock);
+	fprintf(f, "devices=");
+	for (unsigned i = 0; i < L->ndevs; i++)
+		fprintf(f, "%svec%u", i ? " " : "", L->devs[i].index);
+	fprintf(f, "\n");
+	for (unsigned i = 0; i < L->ndevs; i++) {
+		const struct nf_devcfg *cfg = &L->devs[i];
+		const struct nf_optval *ifn = nf_devcfg_topt(cfg, "ifname");
+		const uint8_t *m = macs[i];
+		fprintf(f, "vec%u.transport=%s\n", cfg->index, cfg->transport->name);
+		if (ifn && ifn->str)
+			fprintf(f, "vec%u.ifname=%s\n", cfg->index, ifn->str);
+		fprintf(f, "vec%u.mac=%02x:%02x:%02x:%02x:%02x:%02x\n", cfg->index, m[0], m[1], m[2],
+			m[3], m[4], m[5]);
+		fprintf(f, "vec%u.socket=%s/vec%u.sock\n", cfg->index, L->inst.dir, cfg->index);
+	}
+	if (fclose(f) == 0) {
+		int rc = inst_info_write(&L->inst, text);
+		if (rc < 0)
+			nf_warn("cannot write %s/uml-nf.info (uml-nf ls will not show the devices): %s",
+				L->inst.dir, strerror(-rc));
+	}
+	free(text);
+}
+
 static void drop_privileges(void)
 {
 	uint64_t eff = 0, prm = 0;
@@ -403,8 +511,19 @@ int main(int argc, char **argv)
 	int status = 1, rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc >= 2 && strcmp(argv[1], "image") == 0)
-		return nf_image_main(argc - 1, argv + 1);
+	if (argc >= 2) {
+		const struct subcmd *sc = find_subcmd(argv[1]);
+		if (sc)
+			return sc->main(argc - 1, argv + 1);
+		/* Never boot a kernel for a mistyped subcommand. */
+		if (looks_like_subcmd(argv[1])) {
+			char names[256];
+			subcmd_names(names, sizeof(names));
+			nf_err("unknown subcommand \"%s\" (subcommands: %s; a kernel argument "
+			       "without \"=\" cannot come first)", argv[1], names);
+			return EXIT_USAGE;
+		}
+	}
 	if (parse_args(&L, argc, argv) < 0)
 		return EXIT_USAGE;
 	qsort(L.devs, L.ndevs, sizeof(L.devs[0]), sort_by_index);
@@ -465,9 +584,10 @@ int main(int argc, char **argv)
 			ports[j]->transport->close(ports[j]);
 		goto out_remove;
 	}
+	static uint8_t macs[MAX_DEVICES][6];
 	for (unsigned i = 0; i < L.ndevs; i++) {
 		char sock[256];
-		uint8_t mac[6];
+		uint8_t *mac = macs[i];
 		const struct nf_devcfg *cfg = &L.devs[i];
 		if (cfg->mac_set)
 			memcpy(mac, cfg->mac, 6);
@@ -520,6 +640,7 @@ int main(int argc, char **argv)
 	}
 	char mc_sock[512], mc_client[512];
 	snprintf(mc_sock, sizeof(mc_sock), "%s/%s/mconsole", L.uml_dir ? L.uml_dir : L.inst.dir, L.umid);
+	write_info(&L, &info, mc_sock, macs);
 	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst.dir);
 	struct sv_guest g = {
 		.cpu = guest_cpu,
