@@ -764,7 +764,10 @@ int cow_check_ubd(const char *arg, char *msg, size_t len)
 		if (rb < 0) {
 			snprintf(msg, len, "%s: backing file %s of %s %s: %s; the guest kernel would "
 				 "refuse this disk", arg, b[0] ? b : "(none)", u.file,
-				 rb == -ESTALE ? "changed since the COW was made" : "is unusable", why);
+				 rb == -ESTALE   ? "changed since the COW was made"
+				 : rb == -ENOENT ? "is missing"
+						 : "is unusable",
+				 why);
 			rc = rb;
 		}
 	}
