@@ -44,7 +44,7 @@ endif
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libcmocka-dev libmnl-dev libpcap-dev liburing-dev \
 	user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
-	gnuplot-nox iputils-ping nftables iptables squashfs-tools
+	gnuplot-nox iputils-ping nftables iptables squashfs-tools python3
 
 # Only for `make guest-kernel`: the kernel source and what building ARCH=um
 # needs beyond build-essential.
