@@ -503,7 +503,7 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 	bool *wr = NULL;
 	int bfd = -1, ofd = -1, status = EXIT_FAIL, rc;
 	bool in_place = !new_path;
-	uint64_t written, from_cow = 0;
+	uint64_t written, from_cow = 0, nwritten = 0;
 	int64_t last;
 
 	if (cow_open(cow_path, O_RDONLY, &c, err, sizeof(err)) < 0) {
@@ -630,8 +630,8 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 				goto fail;
 			}
 		}
-		cow_merge_plan(bm, 0, n, (size_t)ss, any ? cbuf : NULL, bbuf, in_place,
-			       last_chunk, obuf, wr);
+		nwritten += cow_merge_plan(bm, 0, n, (size_t)ss, any ? cbuf : NULL, bbuf,
+					   in_place, last_chunk, obuf, wr);
 		/* Runs of sectors to write, one pwrite each. */
 		for (size_t i = 0; i < n;) {
 			if (!wr[i]) {
@@ -656,9 +656,13 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 			snprintf(why, sizeof(why), "writing %s: %s", bpath, strerror(errno));
 			goto fail;
 		}
-		nf_info("merged %llu sectors of %s into %s; %s and every other COW over it are out of "
-			"date now (its mtime changed): remove them or make new ones with "
-			"`uml-nf cow create`", (unsigned long long)from_cow, cow_path, bpath, cow_path);
+		if (nwritten)
+			nf_info("merged %s into %s (%llu sectors written); %s and every other COW over "
+				"it are out of date now (its mtime changed): remove them or make new "
+				"ones with `uml-nf cow create`", cow_path, bpath,
+				(unsigned long long)nwritten, cow_path);
+		else
+			nf_info("%s holds nothing that %s does not: it is unchanged", cow_path, bpath);
 	} else {
 		if (ftruncate(ofd, (off_t)(nsec * ss)) < 0) {
 			snprintf(why, sizeof(why), "writing %s: %s", new_path, strerror(errno));
@@ -670,8 +674,8 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 			nf_err("cow merge: %s", err);
 			goto out;
 		}
-		nf_info("wrote %s: %s with the %llu sectors of %s", new_path, bpath,
-			(unsigned long long)from_cow, cow_path);
+		nf_info("wrote %s: %s with %s applied (%llu sectors from the COW)", new_path, bpath,
+			cow_path, (unsigned long long)from_cow);
 	}
 	status = 0;
 	goto out;

@@ -130,7 +130,7 @@ int ctl_main(int argc, char **argv)
 	bool json = false, no_wait = false;
 	int timeout_s = DEFAULT_TIMEOUT_S, npos = 0, status;
 	const char **pos = calloc((size_t)argc + 1, sizeof(char *));
-	char cmd[MC_CMD_MAX + 2] = "", msg[1024], base_buf[256], mc_buf[512], client[512];
+	char cmd[MC_CMD_MAX + 2] = "", msg[1024], base_buf[256], mc_buf[512], client[PATH_MAX + 32];
 	char tmpdir[PATH_MAX] = "";
 	static struct inst_probe probe;
 	struct ctl_target t = { 0 };

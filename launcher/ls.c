@@ -208,7 +208,8 @@ int ls_main(int argc, char **argv)
 	}
 	if (d)
 		closedir(d);
-	qsort(names, n, sizeof(*names), by_name);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), by_name);
 
 	time_t now = time(NULL);
 	bool first = true;
