@@ -9,6 +9,7 @@
  *       uml-nf.info            what `uml-nf ls` and `uml-nf ctl` read (see
  *                              inst_info_write); replaced atomically through
  *                              .uml-nf.info.PID
+ *       notify.sock            the guest's mconsole notify channel
  *       mconsole.client        our mconsole client's address while halting
  *       ctl.PID.sock           the address of a `uml-nf ctl` client while it
  *                              waits for the guest's reply

@@ -63,8 +63,11 @@ struct launch {
 static int help_main(int argc, char **argv);
 
 /* Subcommands: the first argument, matched exactly. Anything else is an
- * appliance boot. Each entry is one file with its own header; --help lists
- * them from here. */
+ * appliance boot. --help lists them from here. A new one is a file
+ * launcher/NAME.c whose header declares `int NAME_main(int argc, char
+ * **argv)` (argv[0] is NAME; it returns the exit status, 2 for usage
+ * errors), one entry below (alphabetical), its #include above and its .c in
+ * the Makefile's LIB_SRCS. */
 static const struct subcmd {
 	const char *name;
 	int (*main)(int argc, char **argv); /* argv[0] is the name; returns the exit status */
@@ -109,6 +112,20 @@ static void subcmd_names(char *buf, size_t len)
 	buf[0] = '\0';
 	for (size_t i = 0; i < NF_ARRAY_SIZE(subcmds) && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", subcmds[i].name);
+}
+
+/* The one-line error for a subcommand-looking word where a boot's
+ * arguments are: unknown, or a subcommand after options. */
+static void refuse_subcmd_word(const char *a)
+{
+	char names[256];
+	if (find_subcmd(a)) {
+		nf_err("%s: a subcommand comes first (uml-nf %s ...), before any option", a, a);
+		return;
+	}
+	subcmd_names(names, sizeof(names));
+	nf_err("unknown subcommand \"%s\" (subcommands: %s; a kernel argument without \"=\" "
+	       "cannot come first)", a, names);
 }
 
 static void usage(FILE *out)
@@ -238,6 +255,12 @@ static int parse_args(struct launch *L, int argc, char **argv)
 			seen[cfg->index] = true;
 			L->ndevs++;
 		} else {
+			/* The first word after our options, too, must not be a
+			 * subcommand a kernel would boot with. */
+			if (L->ndevs == 0 && L->nguest == 0 && looks_like_subcmd(a)) {
+				refuse_subcmd_word(a);
+				return -EINVAL;
+			}
 			if ((v = arg_value(a, "umid=")))
 				L->umid = v;
 			else if ((v = arg_value(a, "uml_dir=")))
@@ -517,10 +540,7 @@ int main(int argc, char **argv)
 			return sc->main(argc - 1, argv + 1);
 		/* Never boot a kernel for a mistyped subcommand. */
 		if (looks_like_subcmd(argv[1])) {
-			char names[256];
-			subcmd_names(names, sizeof(names));
-			nf_err("unknown subcommand \"%s\" (subcommands: %s; a kernel argument "
-			       "without \"=\" cannot come first)", argv[1], names);
+			refuse_subcmd_word(argv[1]);
 			return EXIT_USAGE;
 		}
 	}

@@ -36,6 +36,7 @@ cases=(
 	'2|--poll: expected microseconds|--poll 10x vec0:transport=raw,ifname=p-veth0'
 	'2|unknown subcommand "stast" (subcommands: cow, ctl, help, image, ls|stast vec0:transport=raw,ifname=p-veth0'
 	'2|unknown subcommand "imgae"|imgae build router -o x.img'
+	'2|ls: a subcommand comes first|--no-pin ls'
 	'1/2|vec0: ifname:|vec0:transport=raw,ifname=doesnotexist'
 	'1/2|vec1: ifname:|vec0:transport=raw,ifname=p-veth0 vec1:transport=raw,ifname=doesnotexist'
 )
