@@ -1,6 +1,6 @@
 #!/bin/bash
-# Proves uml-nf runs as a normal user with only file capabilities (cap_net_raw,cap_net_admin), forwards, and holds no capability once running (every thread's CapEff and CapPrm 0); without the capabilities it refuses with a clear error.
-# How: a system user for the test, a copy of uml-nf with setcap, the stock kernel and a user-owned lab directory; run through setpriv in the lab; ping both ways; read /proc/PID/task/*/status; the copy without capabilities must fail naming CAP_NET_RAW; SIGTERM exit 0; the user is removed at the end.
+# Proves uml-nf runs as a normal user with only file capabilities (cap_net_raw,cap_net_admin), forwards, and holds no capability once running (every thread's CapEff and CapPrm 0); without the capabilities it refuses with a clear error; `uml-nf ls` and `uml-nf ctl` find it as that user (and ctl as root, through UMLNF_RUNDIR).
+# How: a system user for the test, a copy of uml-nf with setcap, the stock kernel and a user-owned lab directory; run through setpriv in the lab; ping both ways; read /proc/PID/task/*/status; ls and ctl as the user and ctl as root; the copy without capabilities must fail naming CAP_NET_RAW; SIGTERM exit 0; the user is removed at the end.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -61,6 +61,16 @@ for t in /proc/"$pid"/task/*; do
 done
 [ "$ntask" -ge 3 ] || die "expected the main, control and datapath threads, saw $ntask"
 [ -S "/tmp/uml-nf-$tuid/$LAB_UMID/vec0.sock" ] || die "instance directory not under /tmp/uml-nf-$tuid"
+
+step "ls and ctl as $TUSER find the appliance under /tmp/uml-nf-$tuid; root reaches it too"
+"${as_user[@]}" "$bindir/uml-nf" ls | awk -v u="$LAB_UMID" '$1 == u && $2 == "running"' | grep -q . ||
+	die "uml-nf ls as $TUSER does not list $LAB_UMID running"
+v=$("${as_user[@]}" "$bindir/uml-nf" ctl "$LAB_UMID" version) || die "uml-nf ctl as $TUSER"
+echo "    as $TUSER: $v"
+# As root the client socket goes to the directory's owner, so the guest
+# (running as $TUSER) can answer it.
+v2=$(UMLNF_RUNDIR=/tmp/uml-nf-$tuid "$UMLNF" ctl "$LAB_UMID" version) || die "uml-nf ctl as root"
+[ "$v2" = "$v" ] || die "root's ctl answer differs: $v2"
 
 step "stop"
 lab_stop_clean 30 || die "clean stop"
