@@ -101,7 +101,7 @@ static const char *fmt_time(uint32_t t, char *buf, size_t len)
 static pid_t lock_holder(int fd)
 {
 	/* Asking for a write lock finds any lock, read locks included. */
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 	if (fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
 		return 0;
 	return fl.l_pid > 0 ? fl.l_pid : -1;
@@ -133,7 +133,7 @@ static int tmp_open(const char *path, char *err, size_t len)
 		snprintf(err, len, "%s: name too long", path);
 		return -ENAMETOOLONG;
 	}
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -357,8 +357,9 @@ int cow_create(const char *cow, const char *backing, bool force, char *err, size
 		if (fd >= 0)
 			close(fd);
 		if (holder) {
-			snprintf(err, len, "%s is in use by a running UML (pid %d): not replacing it",
-				 cow, (int)holder);
+			snprintf(err, len,
+				 "%s is in use by a running UML (pid %d): not replacing it", cow,
+				 (int)holder);
 			return -EBUSY;
 		}
 	}
@@ -412,8 +413,9 @@ static int do_info(const char *path, const char *override, bool json)
 	}
 	pid_t holder = lock_holder(c.fd);
 	const struct cow_hdr *h = &c.h;
-	const char *layout = h->version == 3 ? (h->v3_broken ? "v3-unpacked" : "v3")
-					      : h->version == 2 ? "v2" : "v1";
+	const char *layout = h->version == 3   ? (h->v3_broken ? "v3-unpacked" : "v3")
+			     : h->version == 2 ? "v2"
+					       : "v1";
 	unsigned long long disk = (unsigned long long)c.st.st_blocks * 512;
 
 	if (json) {
@@ -496,7 +498,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
 
 static int do_merge(const char *cow_path, const char *override, const char *new_path)
 {
-	struct cow_file c = { .fd = -1 };
+	struct cow_file c = {.fd = -1};
 	struct stat bst, nst;
 	char err[PATH_MAX + 512], why[PATH_MAX + 256];
 	uint8_t *bm = NULL, *cbuf = NULL, *bbuf = NULL, *obuf = NULL;
@@ -545,7 +547,8 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 	}
 	if (in_place && (holder = lock_holder(bfd))) {
 		nf_err("cow merge -d: backing file %s is in use by a running UML (pid %d): "
-		       "merging into it would change its disk under it", bpath, (int)holder);
+		       "merging into it would change its disk under it",
+		       bpath, (int)holder);
 		goto out;
 	}
 
@@ -561,7 +564,8 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 	}
 	if (last >= 0 && (uint64_t)c.st.st_size < c.h.data_offset + ((uint64_t)last + 1) * ss) {
 		nf_err("cow merge: %s: truncated COW file (%lld bytes): sector %lld's data would "
-		       "end at %llu", cow_path, (long long)c.st.st_size, (long long)last,
+		       "end at %llu",
+		       cow_path, (long long)c.st.st_size, (long long)last,
 		       (unsigned long long)(c.h.data_offset + ((uint64_t)last + 1) * ss));
 		goto out;
 	}
@@ -617,21 +621,21 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 			/* Past the COW file's end (checked above: only
 			 * unmarked sectors) reads as zeros. */
 			uint64_t coff = c.h.data_offset + (uint64_t)off;
-			size_t avail = (uint64_t)c.st.st_size > coff
-					       ? (size_t)((uint64_t)c.st.st_size - coff < bytes
-							      ? (uint64_t)c.st.st_size - coff
-							      : bytes)
-					       : 0;
+			uint64_t cend = (uint64_t)c.st.st_size;
+			size_t avail = bytes;
+			if (cend < coff + bytes)
+				avail = cend > coff ? (size_t)(cend - coff) : 0;
 			memset(cbuf + avail, 0, bytes - avail);
 			got = avail ? pread_full(c.fd, cbuf, avail, (off_t)coff) : 0;
 			if (got != (ssize_t)avail) {
 				snprintf(why, sizeof(why), "reading %s: %s", cow_path,
-					 got < 0 ? strerror((int)-got) : "it shrank while being read");
+					 got < 0 ? strerror((int)-got)
+						 : "it shrank while being read");
 				goto fail;
 			}
 		}
-		nwritten += cow_merge_plan(bm, 0, n, (size_t)ss, any ? cbuf : NULL, bbuf,
-					   in_place, last_chunk, obuf, wr);
+		nwritten += cow_merge_plan(bm, 0, n, (size_t)ss, any ? cbuf : NULL, bbuf, in_place,
+					   last_chunk, obuf, wr);
 		/* Runs of sectors to write, one pwrite each. */
 		for (size_t i = 0; i < n;) {
 			if (!wr[i]) {
@@ -643,7 +647,8 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 				j++;
 			rc = pwrite_full(dfd, obuf + i * ss, (j - i) * ss, off + (off_t)(i * ss));
 			if (rc < 0) {
-				snprintf(why, sizeof(why), "writing %s: %s", dst_name, strerror(-rc));
+				snprintf(why, sizeof(why), "writing %s: %s", dst_name,
+					 strerror(-rc));
 				goto fail;
 			}
 			i = j;
@@ -657,12 +662,14 @@ static int do_merge(const char *cow_path, const char *override, const char *new_
 			goto fail;
 		}
 		if (nwritten)
-			nf_info("merged %s into %s (%llu sectors written); %s and every other COW over "
-				"it are out of date now (its mtime changed): remove them or make new "
-				"ones with `uml-nf cow create`", cow_path, bpath,
-				(unsigned long long)nwritten, cow_path);
+			nf_info(
+			    "merged %s into %s (%llu sectors written); %s and every other COW over "
+			    "it are out of date now (its mtime changed): remove them or make new "
+			    "ones with `uml-nf cow create`",
+			    cow_path, bpath, (unsigned long long)nwritten, cow_path);
 		else
-			nf_info("%s holds nothing that %s does not: it is unchanged", cow_path, bpath);
+			nf_info("%s holds nothing that %s does not: it is unchanged", cow_path,
+				bpath);
 	} else {
 		if (ftruncate(ofd, (off_t)(nsec * ss)) < 0) {
 			snprintf(why, sizeof(why), "writing %s: %s", new_path, strerror(errno));
@@ -731,44 +738,54 @@ int cow_check_ubd(const char *arg, char *msg, size_t len)
 	}
 	pid_t holder = lock_holder(c.fd);
 	if (holder) {
-		snprintf(msg, len, "%s: %s is in use by another UML (pid %d): every appliance "
-			 "needs a COW file of its own", arg, u.file, (int)holder);
+		snprintf(msg, len,
+			 "%s: %s is in use by another UML (pid %d): every appliance "
+			 "needs a COW file of its own",
+			 arg, u.file, (int)holder);
 		cow_close(&c);
 		return -EBUSY;
 	}
 	const char *h = c.h.backing;
 	rc = 0;
-	if (u.backing && !(stat(u.backing, &bst) == 0 && stat(h, &hst) == 0 &&
-			   same_file(&bst, &hst))) {
+	if (u.backing &&
+	    !(stat(u.backing, &bst) == 0 && stat(h, &hst) == 0 && same_file(&bst, &hst))) {
 		/* The kernel takes a BACKING other than the header's if it
 		 * matches the COW (and rewrites the header), else falls back
 		 * to the header's. */
 		int rb = backing_match(&c.h, u.backing, &bst, why, sizeof(why));
 		if (rb == 0) {
-			snprintf(msg, len, "%s: %s was made over %s; the guest kernel switches it to "
-				 "%s (same size and mtime) and rewrites its header", arg, u.file,
-				 h[0] ? h : "(none)", u.backing);
+			snprintf(msg, len,
+				 "%s: %s was made over %s; the guest kernel switches it to "
+				 "%s (same size and mtime) and rewrites its header",
+				 arg, u.file, h[0] ? h : "(none)", u.backing);
 			rc = 1;
 		} else if (h[0] && backing_match(&c.h, h, &hst, why2, sizeof(why2)) == 0) {
-			snprintf(msg, len, "%s: %s does not match %s (%s); the guest kernel uses the "
-				 "backing file its header names, %s, instead", arg, u.backing,
-				 u.file, why, h);
+			snprintf(msg, len,
+				 "%s: %s does not match %s (%s); the guest kernel uses the "
+				 "backing file its header names, %s, instead",
+				 arg, u.backing, u.file, why, h);
 			rc = 1;
 		} else {
-			snprintf(msg, len, "%s: backing file %s %s: %s; the guest kernel would refuse "
-				 "this disk", arg, u.backing,
-				 rb == -ESTALE ? "changed since the COW was made" : "unusable", why);
+			snprintf(msg, len,
+				 "%s: backing file %s %s: %s; the guest kernel would refuse "
+				 "this disk",
+				 arg, u.backing,
+				 rb == -ESTALE ? "changed since the COW was made" : "unusable",
+				 why);
 			rc = rb;
 		}
 	} else {
 		const char *b = u.backing ? u.backing : h;
-		int rb = h[0] || u.backing ? backing_match(&c.h, b, &bst, why, sizeof(why)) : -ENOENT;
+		int rb =
+		    h[0] || u.backing ? backing_match(&c.h, b, &bst, why, sizeof(why)) : -ENOENT;
 		if (!h[0] && !u.backing)
 			snprintf(why, sizeof(why), "the COW header names no backing file");
 		if (rb < 0) {
-			snprintf(msg, len, "%s: backing file %s of %s %s: %s; the guest kernel would "
-				 "refuse this disk", arg, b[0] ? b : "(none)", u.file,
-				 rb == -ESTALE   ? "changed since the COW was made"
+			snprintf(msg, len,
+				 "%s: backing file %s of %s %s: %s; the guest kernel would "
+				 "refuse this disk",
+				 arg, b[0] ? b : "(none)", u.file,
+				 rb == -ESTALE	 ? "changed since the COW was made"
 				 : rb == -ENOENT ? "is missing"
 						 : "is unusable",
 				 why);

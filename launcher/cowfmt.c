@@ -92,8 +92,10 @@ int cow_hdr_parse(const void *buf, size_t len, struct cow_hdr *h, char *err, siz
 
 	memset(h, 0, sizeof(*h));
 	if (len < 8) {
-		snprintf(err, errlen, len < 4 ? "not a COW file (shorter than its magic number)"
-					      : "truncated COW header (%zu bytes)", len);
+		snprintf(err, errlen,
+			 len < 4 ? "not a COW file (shorter than its magic number)"
+				 : "truncated COW header (%zu bytes)",
+			 len);
 		return len < 4 ? -COW_ENOTCOW : -ENODATA;
 	}
 	/* The magic's byte order says how to read the version: v1 files are
@@ -127,8 +129,9 @@ int cow_hdr_parse(const void *buf, size_t len, struct cow_hdr *h, char *err, siz
 	/* The broken v3 struct is padded to 4136 but its path ends at 4132. */
 	size_t have_need = h->v3_broken ? V3_BROKEN_PATH + COW_PATH_MAX : need;
 	if (len < have_need) {
-		snprintf(err, errlen, "truncated COW header (%zu of %zu bytes of a version %u header)",
-			 len, have_need, h->version);
+		snprintf(err, errlen,
+			 "truncated COW header (%zu of %zu bytes of a version %u header)", len,
+			 have_need, h->version);
 		return -ENODATA;
 	}
 	h->header_len = need;

@@ -38,10 +38,10 @@
 #include <stdint.h>
 
 #define COW_MAGIC 0x4f4f4f4du
-#define COW_PATH_MAX 4096    /* backing path field of v2/v3, NUL included */
-#define COW_V3_HDR_LEN 4128  /* what cow_hdr_encode writes */
-#define COW_HDR_MAX 4136     /* read this much to parse any version */
-#define COW_SECTOR_SIZE 512  /* what the kernel and uml_mkcow use */
+#define COW_PATH_MAX 4096   /* backing path field of v2/v3, NUL included */
+#define COW_V3_HDR_LEN 4128 /* what cow_hdr_encode writes */
+#define COW_HDR_MAX 4136    /* read this much to parse any version */
+#define COW_SECTOR_SIZE 512 /* what the kernel and uml_mkcow use */
 #define COW_ALIGNMENT 4096
 #define COW_SECTOR_MAX 65536 /* larger sector sizes or alignments are refused */
 
@@ -50,9 +50,9 @@
 
 struct cow_hdr {
 	unsigned version; /* 1, 2 or 3 */
-	bool v3_broken;   /* the unpacked v3 layout */
-	uint32_t mtime;   /* backing file's mtime (seconds) when the COW was made */
-	uint64_t size;    /* backing file's size in bytes */
+	bool v3_broken;	  /* the unpacked v3 layout */
+	uint32_t mtime;	  /* backing file's mtime (seconds) when the COW was made */
+	uint64_t size;	  /* backing file's size in bytes */
 	uint32_t sectorsize;
 	uint32_t alignment;
 	uint32_t cow_format; /* 0: the plain bitmap (nothing else exists) */
@@ -60,9 +60,9 @@ struct cow_hdr {
 	/* derived from the above */
 	uint64_t header_len; /* bytes the header occupies */
 	uint64_t bitmap_offset;
-	uint64_t bitmap_len;  /* bytes */
+	uint64_t bitmap_len; /* bytes */
 	uint64_t data_offset;
-	uint64_t nsectors;    /* bits in the bitmap: ceil(size / sectorsize) */
+	uint64_t nsectors; /* bits in the bitmap: ceil(size / sectorsize) */
 };
 
 /* Parses the header at the start of a file from buf (len bytes: as many as

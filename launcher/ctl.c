@@ -40,28 +40,29 @@ static const struct ctl_cmd {
 	const char *arg_name;
 	const char *help;
 } ctl_cmds[] = {
-	{ "version", ARGS_NONE, "", "the guest kernel's name, release and version" },
-	{ "help", ARGS_NONE, "", "the guest's own summary of these commands" },
-	{ "halt", ARGS_NONE, "", "halt the guest at once (no sync); uml-nf then exits: waits" },
-	{ "reboot", ARGS_NONE, "", "restart the guest kernel at once (no sync)" },
-	{ "config", ARGS_ONE, "DEV[=SPEC]", "add a device (e.g. ubd1=FILE), or show DEV's" },
-	{ "remove", ARGS_ONE, "DEV", "remove a device that is not in use" },
-	{ "sysrq", ARGS_ONE, "KEY", "run SysRq KEY; what it prints comes back" },
-	{ "cad", ARGS_NONE, "", "Ctrl-Alt-Del (whatever the guest's init makes of it)" },
-	{ "stop", ARGS_NONE, "", "pause the guest: only mconsole requests are served, until go" },
-	{ "go", ARGS_NONE, "", "resume a stopped guest" },
-	{ "log", ARGS_TEXT, "TEXT...", "write TEXT (one line) into the guest's kernel log" },
-	{ "proc", ARGS_ONE, "FILE", "the contents of the guest's /proc/FILE" },
-	{ "stack", ARGS_ONE, "PID", "dump guest task PID's stack to the guest's console" },
+    {"version", ARGS_NONE, "", "the guest kernel's name, release and version"},
+    {"help", ARGS_NONE, "", "the guest's own summary of these commands"},
+    {"halt", ARGS_NONE, "", "halt the guest at once (no sync); uml-nf then exits: waits"},
+    {"reboot", ARGS_NONE, "", "restart the guest kernel at once (no sync)"},
+    {"config", ARGS_ONE, "DEV[=SPEC]", "add a device (e.g. ubd1=FILE), or show DEV's"},
+    {"remove", ARGS_ONE, "DEV", "remove a device that is not in use"},
+    {"sysrq", ARGS_ONE, "KEY", "run SysRq KEY; what it prints comes back"},
+    {"cad", ARGS_NONE, "", "Ctrl-Alt-Del (whatever the guest's init makes of it)"},
+    {"stop", ARGS_NONE, "", "pause the guest: only mconsole requests are served, until go"},
+    {"go", ARGS_NONE, "", "resume a stopped guest"},
+    {"log", ARGS_TEXT, "TEXT...", "write TEXT (one line) into the guest's kernel log"},
+    {"proc", ARGS_ONE, "FILE", "the contents of the guest's /proc/FILE"},
+    {"stack", ARGS_ONE, "PID", "dump guest task PID's stack to the guest's console"},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: uml-nf ctl [--json] [--timeout SECS] [--no-wait] UMID COMMAND [ARGS...]\n"
-		     "\n"
-		     "Talks to the guest kernel of the running appliance UMID over its mconsole\n"
-		     "(found through its instance directory; UMID may also be the path of any\n"
-		     "UML's mconsole socket). Commands:\n");
+	fprintf(out,
+		"Usage: uml-nf ctl [--json] [--timeout SECS] [--no-wait] UMID COMMAND [ARGS...]\n"
+		"\n"
+		"Talks to the guest kernel of the running appliance UMID over its mconsole\n"
+		"(found through its instance directory; UMID may also be the path of any\n"
+		"UML's mconsole socket). Commands:\n");
 	for (size_t i = 0; i < NF_ARRAY_SIZE(ctl_cmds); i++) {
 		const struct ctl_cmd *c = &ctl_cmds[i];
 		char left[40];
@@ -116,7 +117,7 @@ static void report_error(bool json, const char *umid, const char *cmd, const cha
 /* Waits for the owning uml-nf to exit after halt. */
 static bool wait_gone(pid_t pid, unsigned long long start, int ms)
 {
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	struct timespec ts = {0, 50 * 1000 * 1000};
 	for (int waited = 0; waited < ms; waited += 50) {
 		if (!inst_pid_alive(pid, start))
 			return true;
@@ -133,8 +134,8 @@ int ctl_main(int argc, char **argv)
 	char cmd[MC_CMD_MAX + 2] = "", msg[1024], base_buf[256], mc_buf[512], client[PATH_MAX + 32];
 	char tmpdir[PATH_MAX] = "";
 	static struct inst_probe probe;
-	struct ctl_target t = { 0 };
-	struct mc_answer ans = { 0 };
+	struct ctl_target t = {0};
+	struct mc_answer ans = {0};
 	bool opts_done = false;
 
 	if (!pos) {
@@ -236,7 +237,8 @@ int ctl_main(int argc, char **argv)
 		struct stat st;
 		t.mconsole = umid;
 		const char *tmp = getenv("TMPDIR");
-		snprintf(tmpdir, sizeof(tmpdir), "%s/uml-nf-ctl.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		snprintf(tmpdir, sizeof(tmpdir), "%s/uml-nf-ctl.XXXXXX",
+			 tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(tmpdir)) {
 			snprintf(msg, sizeof(msg), "cannot create a directory for the reply: %s",
 				 strerror(errno));
@@ -254,17 +256,21 @@ int ctl_main(int argc, char **argv)
 		int rc = inst_probe(base, umid, &probe);
 		if (rc < 0 || !probe.running) {
 			if (rc == -ENOENT)
-				snprintf(msg, sizeof(msg), "no appliance with this umid (no %s/%s; "
-					 "`uml-nf ls` lists the running ones)", base, umid);
-			else if (rc == -ENOTDIR)
-				snprintf(msg, sizeof(msg), "%s/%s is not a uml-nf instance directory",
+				snprintf(msg, sizeof(msg),
+					 "no appliance with this umid (no %s/%s; "
+					 "`uml-nf ls` lists the running ones)",
 					 base, umid);
+			else if (rc == -ENOTDIR)
+				snprintf(msg, sizeof(msg),
+					 "%s/%s is not a uml-nf instance directory", base, umid);
 			else if (rc < 0)
 				snprintf(msg, sizeof(msg), "cannot read %s/%s: %s", base, umid,
 					 strerror(-rc));
 			else if (probe.pid)
-				snprintf(msg, sizeof(msg), "not running: %s is stale, left by uml-nf "
-					 "pid %d, which is gone", probe.dir, (int)probe.pid);
+				snprintf(msg, sizeof(msg),
+					 "not running: %s is stale, left by uml-nf "
+					 "pid %d, which is gone",
+					 probe.dir, (int)probe.pid);
 			else
 				snprintf(msg, sizeof(msg), "not running: %s is stale", probe.dir);
 			report_error(json, umid, cmd, msg);
@@ -290,17 +296,20 @@ int ctl_main(int argc, char **argv)
 	if (rc == 0) {
 		int l = mc_listening(t.mconsole);
 		if (l == 0) {
-			snprintf(msg, sizeof(msg), "no guest listens on its mconsole %s (still "
-				 "booting, or halting)", t.mconsole);
+			snprintf(msg, sizeof(msg),
+				 "no guest listens on its mconsole %s (still "
+				 "booting, or halting)",
+				 t.mconsole);
 			report_error(json, umid, cmd, msg);
 			status = EXIT_UNREACHABLE;
 			goto out;
 		}
 		rc = mc_request(t.mconsole, t.client, cmd, t.timeout_ms, &ans);
 		if (rc == -ETIMEDOUT)
-			snprintf(msg, sizeof(msg), "no answer to \"%s\" within %d s (a guest stuck "
-				 "in the kernel still answers help, sysrq, log and go)", cmd,
-				 timeout_s);
+			snprintf(msg, sizeof(msg),
+				 "no answer to \"%s\" within %d s (a guest stuck "
+				 "in the kernel still answers help, sysrq, log and go)",
+				 cmd, timeout_s);
 		else if (rc < 0)
 			snprintf(msg, sizeof(msg), "cannot talk to %s: %s", t.mconsole,
 				 strerror(-rc));

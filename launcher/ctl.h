@@ -16,8 +16,8 @@ struct ctl_target {
 	const char *info;     /* its uml-nf.info text ("" if none; instance.h) */
 	const char *mconsole; /* the guest's mconsole socket */
 	const char *client;   /* where a client socket of ours may be bound */
-	pid_t pid;            /* the owning uml-nf, 0 when unknown */
-	int timeout_ms;       /* how long to wait for an answer */
+	pid_t pid;	      /* the owning uml-nf, 0 when unknown */
+	int timeout_ms;	      /* how long to wait for an answer */
 };
 
 /* argv[0] is "ctl". Returns the exit status: 0 the guest answered OK, 1 it

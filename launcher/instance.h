@@ -81,10 +81,10 @@ const char *inst_info_get(const char *info, const char *key, char *val, size_t l
  * busy): whether an owner holds it is read from /proc/locks. */
 struct inst_probe {
 	char dir[256];
-	bool running;                  /* the lock is held: the owner lives */
-	pid_t pid;                     /* from uml-nf.pid; 0 if unknown */
-	unsigned long long pid_start;  /* its start time (field 22 of /proc/PID/stat) */
-	char info[8192];               /* uml-nf.info; "" when there is none */
+	bool running;		      /* the lock is held: the owner lives */
+	pid_t pid;		      /* from uml-nf.pid; 0 if unknown */
+	unsigned long long pid_start; /* its start time (field 22 of /proc/PID/stat) */
+	char info[8192];	      /* uml-nf.info; "" when there is none */
 };
 
 /* Fills *p for BASE/UMID. Returns 0; -ENOENT when there is no such

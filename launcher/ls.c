@@ -109,7 +109,7 @@ static void print_json(const char *umid, const struct inst_probe *p, long long u
 		printf("null");
 	printf(",\"dir\":");
 	js_str(stdout, p->dir);
-	static const char *const keys[] = { "started", "kernel", "kernel_version", "mconsole" };
+	static const char *const keys[] = {"started", "kernel", "kernel_version", "mconsole"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		printf(",\"%s\":", keys[i]);
 		if (!inst_info_get(p->info, keys[i], v, sizeof(v)))
@@ -128,8 +128,8 @@ static void print_json(const char *umid, const struct inst_probe *p, long long u
 	for (int i = 0; i < n; i++) {
 		printf("%s{\"name\":", i ? "," : "");
 		js_str(stdout, devs[i].name);
-		const char *f[] = { devs[i].transport, devs[i].ifname, devs[i].mac, devs[i].socket };
-		const char *names[] = { "transport", "ifname", "mac", "socket" };
+		const char *f[] = {devs[i].transport, devs[i].ifname, devs[i].mac, devs[i].socket};
+		const char *names[] = {"transport", "ifname", "mac", "socket"};
 		for (int k = 0; k < 4; k++) {
 			printf(",\"%s\":", names[k]);
 			if (f[k][0])
@@ -220,8 +220,8 @@ int ls_main(int argc, char **argv)
 		if (inst_probe(base, names[i], &p) < 0)
 			continue; /* not an instance directory, or not ours to read */
 		long long up = inst_info_get(p.info, "started", v, sizeof(v))
-				       ? (long long)now - strtoll(v, NULL, 10)
-				       : uptime_from_pid(&p);
+				   ? (long long)now - strtoll(v, NULL, 10)
+				   : uptime_from_pid(&p);
 		if (json) {
 			print_json(names[i], &p, up, first);
 		} else {

@@ -14,10 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 
 	err[0] = '\0';
-	if (cow_hdr_parse(data, size > COW_HDR_MAX ? COW_HDR_MAX : size, &h, err, sizeof(err)) == 0) {
+	if (cow_hdr_parse(data, size > COW_HDR_MAX ? COW_HDR_MAX : size, &h, err, sizeof(err)) ==
+	    0) {
 		if (h.sectorsize == 0 || h.alignment == 0 || h.bitmap_offset < h.header_len ||
-		    h.data_offset < h.bitmap_offset + h.bitmap_len || h.nsectors > h.bitmap_len * 8 ||
-		    h.data_offset + h.size < h.data_offset || !memchr(h.backing, '\0', sizeof(h.backing)))
+		    h.data_offset < h.bitmap_offset + h.bitmap_len ||
+		    h.nsectors > h.bitmap_len * 8 || h.data_offset + h.size < h.data_offset ||
+		    !memchr(h.backing, '\0', sizeof(h.backing)))
 			abort();
 		if (h.version == 3 && h.nsectors * h.sectorsize < h.size)
 			abort();

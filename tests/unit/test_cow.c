@@ -45,10 +45,9 @@ static void le64(uint8_t *p, uint64_t v)
 /* The first 0x30 bytes the kernel wrote for a 1 MiB backing file (see the
  * COW reference), with a known mtime. */
 static const uint8_t observed[] = {
-	0x4f, 0x4f, 0x4f, 0x4d, 0x00, 0x00, 0x00, 0x03, 0x65, 0x43, 0x21, 0x0f,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00,
-	0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, '/',  't',  'm',  'p',
-	'/',  'u',  'm',  'l',  '/',  'b',  'a',  'c',  'k',  '.',  'i',  'm',
+    0x4f, 0x4f, 0x4f, 0x4d, 0x00, 0x00, 0x00, 0x03, 0x65, 0x43, 0x21, 0x0f, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00,
+    '/',  't',	'm',  'p',  '/',  'u',	'm',  'l',  '/',  'b',	'a',  'c',  'k',  '.',	'i',  'm',
 };
 
 static void test_v3_observed(void **state)
@@ -193,7 +192,10 @@ static void test_refusals(void **state)
 	char err[256];
 
 	memset(buf, 0, sizeof(buf));
-	memcpy(buf, "\x7f" "ELF", 4);
+	memcpy(buf,
+	       "\x7f"
+	       "ELF",
+	       4);
 	assert_int_equal(cow_hdr_parse(buf, sizeof(buf), &h, err, sizeof(err)), -COW_ENOTCOW);
 	assert_non_null(strstr(err, "not a COW file"));
 	assert_int_equal(cow_hdr_parse(buf, 2, &h, err, sizeof(err)), -COW_ENOTCOW);
@@ -230,7 +232,7 @@ static void test_refusals(void **state)
 static void test_bitmap(void **state)
 {
 	(void)state;
-	uint8_t bm[4] = { 0xff, 0x00, 0x30, 0x81 };
+	uint8_t bm[4] = {0xff, 0x00, 0x30, 0x81};
 	assert_true(cow_bit(bm, 0));
 	assert_true(cow_bit(bm, 7));
 	assert_false(cow_bit(bm, 8));
@@ -247,7 +249,7 @@ static void test_bitmap(void **state)
 	assert_int_equal(cow_bitmap_last(bm, 32), 31);
 	assert_int_equal(cow_bitmap_last(bm, 31), 24);
 	assert_int_equal(cow_bitmap_last(bm, 24), 21);
-	uint8_t none[3] = { 0 };
+	uint8_t none[3] = {0};
 	assert_int_equal(cow_bitmap_last(none, 24), -1);
 	assert_int_equal(cow_bitmap_count(none, 24), 0);
 }
@@ -259,7 +261,7 @@ static void test_merge_new_image(void **state)
 	(void)state;
 	/* sectors: 0 COW data, 1 COW zeros over backing data, 2 backing
 	 * data, 3 backing zeros, 4 (last) backing zeros. */
-	uint8_t bm[1] = { 0x03 }, cow[5 * SS], back[5 * SS], out[5 * SS];
+	uint8_t bm[1] = {0x03}, cow[5 * SS], back[5 * SS], out[5 * SS];
 	bool wr[5];
 	memset(cow, 0, sizeof(cow));
 	memset(back, 0, sizeof(back));
@@ -286,7 +288,7 @@ static void test_merge_in_place(void **state)
 	(void)state;
 	/* 0 COW data; 1 COW zeros over backing data (must be written);
 	 * 2 COW zeros over backing zeros (nothing to do); 3 unmarked. */
-	uint8_t bm[1] = { 0x07 }, cow[4 * SS], back[4 * SS], out[4 * SS];
+	uint8_t bm[1] = {0x07}, cow[4 * SS], back[4 * SS], out[4 * SS];
 	bool wr[4];
 	memset(cow, 0, sizeof(cow));
 	memset(back, 0, sizeof(back));
@@ -301,7 +303,7 @@ static void test_merge_in_place(void **state)
 	assert_false(wr[2]);
 	assert_false(wr[3]);
 	/* A chunk further on: bits are read at first + i. */
-	uint8_t bm2[2] = { 0x00, 0x01 };
+	uint8_t bm2[2] = {0x00, 0x01};
 	n = cow_merge_plan(bm2, 8, 1, SS, cow, back, true, false, out, wr);
 	assert_int_equal(n, 1);
 }
@@ -338,11 +340,16 @@ static void test_ubd_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_v3_observed),  cmocka_unit_test(test_v3_round_trip),
-		cmocka_unit_test(test_v2),           cmocka_unit_test(test_v1),
-		cmocka_unit_test(test_v3_unpacked),  cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_bitmap),       cmocka_unit_test(test_merge_new_image),
-		cmocka_unit_test(test_merge_in_place), cmocka_unit_test(test_ubd_parse),
+	    cmocka_unit_test(test_v3_observed),
+	    cmocka_unit_test(test_v3_round_trip),
+	    cmocka_unit_test(test_v2),
+	    cmocka_unit_test(test_v1),
+	    cmocka_unit_test(test_v3_unpacked),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_bitmap),
+	    cmocka_unit_test(test_merge_new_image),
+	    cmocka_unit_test(test_merge_in_place),
+	    cmocka_unit_test(test_ubd_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
