@@ -30,8 +30,8 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 INC     := -Icommon -Idatapath -Itransports -Iguest-kernel -Ilauncher
 CPPFLAGS += -D_GNU_SOURCE $(INC) -MMD -MP
-LDLIBS  += -lpthread $(shell pkg-config --libs libmnl)
-CPPFLAGS += $(shell pkg-config --cflags libmnl)
+LDLIBS  += -lpthread $(shell pkg-config --libs libmnl libpcap)
+CPPFLAGS += $(shell pkg-config --cflags libmnl libpcap)
 
 ifeq ($(V),1)
 Q :=
@@ -40,7 +40,7 @@ Q := @
 endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
-DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev user-mode-linux \
+DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev libpcap-dev user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
 	gnuplot-nox iputils-ping nftables iptables squashfs-tools
 
@@ -51,6 +51,7 @@ KERNEL_DEB_PACKAGES := linux-source-6.12 flex bison bc xz-utils
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
+	datapath/stats.c datapath/capring.c datapath/capture.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c \
 	launcher/instance.c

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "hist.h"
 #include "offload.h"
 #include "options.h"
 #include "transport.h"
@@ -21,6 +22,7 @@
 #include "virtq.h"
 
 struct nf_engine;
+struct nf_capture;
 
 /* The largest frame taken from the host: BIG TCP (gso_max_size and
  * gro_max_size, or their IPv4 twins, above 64 KiB on the host interface or
@@ -77,6 +79,11 @@ struct nf_stats {
 	uint64_t call_errors;  /* calls the call fd refused (not "already pending") */
 	uint64_t tx_host_down; /* guest frames dropped while the host side was gone */
 	uint64_t port_downs;   /* times the host side went away */
+	/* offloads crossing: GSO frames and partial checksums each way */
+	uint64_t rx_gso, rx_csum; /* given to the guest (gso_type set / NEEDS_CSUM) */
+	uint64_t tx_gso, tx_csum; /* taken from the guest and sent */
+	/* frames per transport rx_batch / tx_batch call (hist.h) */
+	uint64_t rx_batch_hist[NF_HIST_BUCKETS], tx_batch_hist[NF_HIST_BUCKETS];
 };
 
 struct nf_dev {
@@ -125,6 +132,9 @@ struct nf_dev {
 	bool gro_staged;              /* software GRO on (staged receive) */
 	unsigned gro_idle;            /* staged batches in a row without a merge */
 	struct nf_stats st;
+	/* Live capture (capture.c), or NULL: set and cleared under the lock,
+	 * so the datapath sees it change only between batches. */
+	struct nf_capture *capture;
 };
 
 #define PKT_IOV_MAX (VQ_MAX_IOV + 2) /* + header split + spill */
@@ -139,6 +149,14 @@ void dev_update_port_interest(struct nf_dev *dev);
  * down until its transport reattaches it; other errors are logged, at most
  * once a second (engine.c). */
 void dev_port_error(struct nf_dev *dev, const char *what, int err);
+
+/* The device serving vecN, or NULL (engine.c). */
+struct nf_dev *engine_dev(struct nf_engine *eng, unsigned index);
+
+/* Copies n frames of direction dir (CAP_DIR_RX: pkts as rx_batch filled
+ * them; CAP_DIR_TX: as given to tx_batch) into dev->capture, which must be
+ * set. Lock held (capture.c). */
+void cap_batch(struct nf_dev *dev, unsigned dir, const struct nf_pkt *pkts, unsigned n);
 
 /* Moves guest -> host batches; true if work remains (budget spent) (tx.c). */
 bool tx_run(struct nf_dev *dev);

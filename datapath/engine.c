@@ -14,6 +14,7 @@
 
 #include "dev.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 #define MAX_DEVS 64
@@ -36,6 +37,19 @@ struct nf_engine {
 static struct nf_dev *to_dev(struct vu_dev *vu)
 {
 	return nf_container_of(vu, struct nf_dev, vu);
+}
+
+struct nf_dev *engine_dev(struct nf_engine *eng, unsigned index)
+{
+	for (unsigned d = 0; d < eng->ndevs; d++)
+		if (eng->devs[d]->cfg->index == index)
+			return eng->devs[d];
+	return NULL;
+}
+
+unsigned nf_engine_ndevs(const struct nf_engine *eng)
+{
+	return eng->ndevs;
 }
 
 /* ---- hooks from the vhost-user core (control thread, dev lock held) ---- */
