@@ -54,7 +54,8 @@ LIB_SRCS := common/log.c \
 	datapath/stats.c datapath/capring.c datapath/capture.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c \
-	launcher/instance.c
+	launcher/instance.c launcher/ctl_proto.c launcher/ctl_server.c launcher/ctl_client.c \
+	launcher/stats_cmd.c launcher/capture_cmd.c
 MAIN_SRCS := launcher/main.c
 
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))
@@ -168,9 +169,15 @@ $(BUILD)/setlink-gso: tests/tools/setlink-gso.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(LDLIBS)
 
-integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/setlink-gso
+$(BUILD)/unixsend: tests/tools/unixsend.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $<
+
+integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/setlink-gso \
+		$(BUILD)/unixsend
 	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) \
-		SETLINK_GSO=$(abspath $(BUILD))/setlink-gso \
+		SETLINK_GSO=$(abspath $(BUILD))/setlink-gso UNIXSEND=$(abspath $(BUILD))/unixsend \
 		FIREWALL_IMAGE=$(FIREWALL_IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash tests/integration/run.sh
 
 # The tuned kernel is built (or found in its cache) before the integration

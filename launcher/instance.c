@@ -18,11 +18,28 @@
 #define INST_PID "uml-nf.pid"
 #define INST_MC_CLIENT "mconsole.client"
 #define INST_NOTIFY "notify.sock"
+#define INST_CONTROL "control.sock"
 
 /* scan() modes */
 #define SCAN_CHECK 0	 /* only look */
 #define SCAN_REMOVE 1	 /* unlink what is ours */
 #define SCAN_KEEP_LOCK 2 /* ... except the lock file */
+
+const char *inst_run_base(char *buf, size_t len)
+{
+	const char *env = getenv("UMLNF_RUNDIR");
+	if (env && *env)
+		return env;
+	if (geteuid() == 0)
+		return "/run/uml-nf";
+	env = getenv("XDG_RUNTIME_DIR");
+	if (env && *env) {
+		snprintf(buf, len, "%s/uml-nf", env);
+		return buf;
+	}
+	snprintf(buf, len, "/tmp/uml-nf-%u", (unsigned)geteuid());
+	return buf;
+}
 
 /* ---- processes ---------------------------------------------------------- */
 
@@ -147,7 +164,7 @@ static bool inst_entry_ok(const char *name, mode_t mode)
 	if (strcmp(name, INST_LOCK) == 0 || strcmp(name, INST_PID) == 0)
 		return S_ISREG(mode);
 	if (strcmp(name, INST_MC_CLIENT) == 0 || strcmp(name, INST_NOTIFY) == 0 ||
-	    is_vec_sock(name))
+	    strcmp(name, INST_CONTROL) == 0 || is_vec_sock(name))
 		return S_ISSOCK(mode);
 	return false;
 }

@@ -6,6 +6,8 @@
  *                              field 22 of /proc/PID/stat, so a recycled PID
  *                              is never taken for the owner)
  *       vecN.sock              the datapath's vhost-user sockets
+ *       control.sock           the control socket (ctl_proto.h: stats,
+ *                              capture, hot-plug)
  *       mconsole.client        our mconsole client's address while halting
  *       UMID/pid, UMID/mconsole  UML's own (uml_dir=BASE/UMID)
  *
@@ -22,6 +24,11 @@
 #define NF_INSTANCE_H
 
 #include <stddef.h>
+
+/* Where instance directories live: $UMLNF_RUNDIR, else /run/uml-nf as
+ * root, else $XDG_RUNTIME_DIR/uml-nf, else /tmp/uml-nf-UID. Returns env or
+ * a string in buf. */
+const char *inst_run_base(char *buf, size_t len);
 
 struct inst {
 	char base[128];

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl_proto.h"
+#include "ctl_server.h"
 #include "engine.h"
 #include "image.h"
 #include "instance.h"
@@ -26,6 +28,7 @@
 #include "notify.h"
 #include "options.h"
 #include "privs.h"
+#include "stats_cmd.h"
 #include "supervise.h"
 #include "transport.h"
 #include "util.h"
@@ -58,6 +61,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: uml-nf [OPTIONS] vecN:transport=NAME,key=value,... [GUEST KERNEL ARGS...]\n"
 		"       uml-nf image build PRESET -o FILE [...]   (uml-nf image --help)\n"
+		"       uml-nf stats UMID [--json] [--watch [SECS]]   (uml-nf stats --help)\n"
+		"       uml-nf capture UMID vecN [-w FILE] [-c N] [FILTER]   (uml-nf capture --help)\n"
 		"\n"
 		"Boots a User Mode Linux guest whose vecN devices are virtio-net NICs served\n"
 		"by uml-nf's vhost-user datapath (guest eth0, eth1, ... in vec order).\n"
@@ -196,28 +201,12 @@ static void derive_mac(const char *umid, unsigned index, uint8_t mac[6])
 	mac[5] = (uint8_t)index;
 }
 
-static const char *run_base(char *buf, size_t len)
-{
-	const char *env = getenv("UMLNF_RUNDIR");
-	if (env && *env)
-		return env;
-	if (geteuid() == 0)
-		return "/run/uml-nf";
-	env = getenv("XDG_RUNTIME_DIR");
-	if (env && *env) {
-		snprintf(buf, len, "%s/uml-nf", env);
-		return buf;
-	}
-	snprintf(buf, len, "/tmp/uml-nf-%u", (unsigned)geteuid());
-	return buf;
-}
-
 /* The instance directory BASE/UMID (see instance.h), created or reclaimed
  * from a uml-nf that was killed. */
 static int make_instance(struct launch *L)
 {
 	char buf[256], err[1024];
-	const char *base = run_base(buf, sizeof(buf));
+	const char *base = inst_run_base(buf, sizeof(buf));
 
 	if (mkdir(base, 0755) < 0 && errno != EEXIST) {
 		nf_err("cannot create %s: %s", base, strerror(errno));
@@ -328,6 +317,7 @@ int main(int argc, char **argv)
 {
 	static struct launch L;
 	struct nf_engine *eng = NULL;
+	struct cs_server *ctl = NULL;
 	struct gk_info info;
 	char err[512];
 	int status = 1, rc;
@@ -335,6 +325,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 2 && strcmp(argv[1], "image") == 0)
 		return nf_image_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "stats") == 0)
+		return nf_stats_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "capture") == 0)
+		return nf_capture_main(argc - 1, argv + 1);
 	if (parse_args(&L, argc, argv) < 0)
 		return EXIT_USAGE;
 	qsort(L.devs, L.ndevs, sizeof(L.devs[0]), sort_by_index);
@@ -417,6 +411,15 @@ int main(int argc, char **argv)
 			cfg->gro, cfg->vec, cfg->mrg);
 	}
 
+	/* The control socket (stats, capture, hot-plug) exists before the
+	 * guest boots; its thread starts with the datapath's. */
+	char ctl_path[256];
+	snprintf(ctl_path, sizeof(ctl_path), "%s/%s", L.inst.dir, CTL_SOCK_NAME);
+	if (cs_open(&ctl, ctl_path, eng, L.umid, NULL, err, sizeof(err)) < 0) {
+		nf_err("%s", err);
+		goto out_engine;
+	}
+
 	int guest_cpu, dp_cpu;
 	pick_cpus(L.pin, &guest_cpu, &dp_cpu);
 	nf_engine_set_poll(eng, L.poll_us);
@@ -485,6 +488,9 @@ int main(int argc, char **argv)
 		if (rc < 0) {
 			nf_err("cannot start datapath threads: %s", strerror(-rc));
 			kill(g.pid, SIGKILL);
+		} else if (cs_start(ctl) < 0) {
+			nf_warn("cannot start the control socket thread: no stats, capture or "
+				"hot-plug");
 		}
 		status = sv_wait(&g);
 		if (rc < 0)
@@ -506,6 +512,7 @@ int main(int argc, char **argv)
 	}
 
 out_engine:
+	cs_close(ctl);
 	nf_engine_stop(eng);
 	nf_engine_print_stats(eng, stderr);
 	nf_engine_destroy(eng);
