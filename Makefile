@@ -51,11 +51,12 @@ KERNEL_DEB_PACKAGES := linux-source-6.12 flex bison bc xz-utils
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
-	datapath/stats.c datapath/capring.c datapath/capture.c \
+	datapath/stats.c datapath/capring.c datapath/capture.c datapath/attach.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
+	transports/privsock.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c \
 	launcher/instance.c launcher/ctl_proto.c launcher/ctl_server.c launcher/ctl_client.c \
-	launcher/stats_cmd.c launcher/capture_cmd.c
+	launcher/stats_cmd.c launcher/capture_cmd.c launcher/hotplug.c launcher/broker.c
 MAIN_SRCS := launcher/main.c
 
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))

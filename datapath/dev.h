@@ -91,6 +91,15 @@ struct nf_dev {
 	struct nf_engine *eng;
 	const struct nf_devcfg *cfg;
 	struct nf_port *port;
+	/* Hot-plug (attach.c). A device without a transport (a spare, or one
+	 * detached) is served by null_port with idle_cfg: port_down stays
+	 * set, so guest frames are dropped and counted (tx_host_down), and
+	 * receive is not attempted. Changed under the lock. */
+	bool detached;
+	unsigned depth_max;           /* buffers are sized for this depth */
+	struct nf_port null_port;
+	struct nf_devcfg idle_cfg;
+	struct nf_devcfg *cfg_owned;  /* a hot-plugged cfg, released at detach */
 	struct ep_src src_kick[VNET_NQUEUES], src_rx, src_tx, src_listen, src_conn;
 	atomic_bool changed;          /* set by the control thread */
 	/* datapath-thread state */
@@ -152,6 +161,21 @@ void dev_port_error(struct nf_dev *dev, const char *what, int err);
 
 /* The device serving vecN, or NULL (engine.c). */
 struct nf_dev *engine_dev(struct nf_engine *eng, unsigned index);
+
+/* The virtio features a device with cfg and port offers (engine.c). */
+uint64_t dev_offered_features(const struct nf_devcfg *cfg, const struct nf_port *port);
+
+/* Adds or removes port's fds to or from the datapath's epoll set, with no
+ * events yet (dev_update_port_interest sets them) (engine.c). */
+int dev_port_watch(struct nf_dev *dev, struct nf_port *port);
+void dev_port_unwatch(struct nf_dev *dev, struct nf_port *port);
+
+/* Makes the datapath thread look at dev's rings and port again (engine.c). */
+void dev_wake(struct nf_dev *dev);
+
+/* The transport of a device without one (attach.c): receives nothing;
+ * never asked to send (the port is down). */
+extern const struct nf_transport nf_transport_none;
 
 /* Copies n frames of direction dir (CAP_DIR_RX: pkts as rx_batch filled
  * them; CAP_DIR_TX: as given to tx_batch) into dev->capture, which must be

@@ -46,7 +46,7 @@ struct dev_copy {
 	const char *transport;
 	char ifname[32];
 	unsigned depth, mtu;
-	bool gro, port_down, connected, ready, capture;
+	bool gro, port_down, detached, connected, ready, capture;
 	const char *broken;
 	uint64_t acked, host_tx_errors;
 	long long host_rx_drops; /* -1: the transport cannot tell */
@@ -66,6 +66,7 @@ static void dev_copy(struct nf_dev *dev, struct dev_copy *c)
 	c->mtu = dev->vu.config.mtu;
 	c->gro = dev->cfg->gro;
 	c->port_down = dev->port_down;
+	c->detached = dev->detached;
 	c->connected = dev->vu.conn_fd >= 0;
 	c->ready = dev->vu.vrings[VNET_Q_RX].ready && dev->vu.vrings[VNET_Q_TX].ready;
 	c->capture = dev->capture != NULL;
@@ -98,8 +99,9 @@ int nf_engine_report(struct nf_engine *eng, unsigned index, const struct nf_repo
 	sink->str(ctx, "transport", c.transport);
 	if (c.ifname[0])
 		sink->str(ctx, "ifname", c.ifname);
-	/* link: the host side; guest: the frontend's state. */
-	sink->str(ctx, "link", c.port_down ? "down" : "up");
+	/* link: the host side (none: no transport attached); guest: the
+	 * frontend's state; guest_link: what the guest is told. */
+	sink->str(ctx, "link", c.detached ? "none" : c.port_down ? "down" : "up");
 	sink->str(ctx, "guest", c.broken ? "broken" : c.ready ? "running" : c.connected ? "connected" : "absent");
 	if (c.broken)
 		sink->str(ctx, "broken", c.broken);
