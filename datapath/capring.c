@@ -23,6 +23,7 @@ int cap_ring_init(struct cap_ring *r, uint32_t size)
 	atomic_init(&r->head, 0);
 	atomic_init(&r->tail, 0);
 	atomic_init(&r->missed, 0);
+	r->seen_tail = r->seen_head = 0;
 	return 0;
 }
 
@@ -44,14 +45,17 @@ struct cap_rec *cap_ring_reserve(struct cap_ring *r, uint32_t caplen)
 	if (caplen > cap_ring_max_caplen(r))
 		return NULL;
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
 	uint32_t need = rec_bytes(caplen);
 	uint32_t pos = (uint32_t)(head & (r->size - 1));
 	uint32_t to_end = r->size - pos;
 	uint64_t skip = need > to_end ? to_end : 0;
 
-	if (head - tail + skip + need > r->size)
-		return NULL;
+	if (head - r->seen_tail + skip + need > r->size) {
+		/* Looks full: has the consumer moved on since? */
+		r->seen_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (head - r->seen_tail + skip + need > r->size)
+			return NULL;
+	}
 	if (skip) {
 		/* The end marker sits past head: the consumer only reads it
 		 * once head moves beyond it, at commit. */
@@ -74,7 +78,9 @@ void cap_ring_commit(struct cap_ring *r)
 const struct cap_rec *cap_ring_peek(struct cap_ring *r)
 {
 	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	if ((int64_t)(r->seen_head - tail) <= 0) /* all we knew of is consumed */
+		r->seen_head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t head = r->seen_head;
 
 	while (tail != head) {
 		uint32_t pos = (uint32_t)(tail & (r->size - 1));

@@ -44,13 +44,23 @@ struct cap_rec {
 };
 _Static_assert(sizeof(struct cap_rec) == 24, "capture record header");
 
+/* Producer and consumer each write their own cache line (the padding keeps
+ * them apart without asking the allocator for alignment), and each keeps
+ * the last value it read of the other's index, reading it again only when
+ * that one says the ring is full (producer) or empty (consumer): frames
+ * then cost no cache line traffic between the two threads. */
 struct cap_ring {
 	uint8_t *buf;
 	uint32_t size; /* power of two */
+	uint8_t pad0[64];
 	_Atomic uint64_t head;   /* written by the producer only */
-	_Atomic uint64_t tail;   /* written by the consumer only */
 	_Atomic uint64_t missed; /* frames not stored for want of room (producer) */
 	uint64_t res_head;       /* producer: head after the reserved record */
+	uint64_t seen_tail;      /* producer: tail as last read */
+	uint8_t pad1[64];
+	_Atomic uint64_t tail;   /* written by the consumer only */
+	uint64_t seen_head;      /* consumer: head as last read */
+	uint8_t pad2[64];
 };
 
 /* Smallest and largest ring sizes; a record takes at most half the ring. */
