@@ -95,6 +95,7 @@ struct nf_dev {
 	 * detached) is served by null_port with idle_cfg: port_down stays
 	 * set, so guest frames are dropped and counted (tx_host_down), and
 	 * receive is not attempted. Changed under the lock. */
+	unsigned index;               /* N of vecN (cfg may be swapped) */
 	bool detached;
 	unsigned depth_max;           /* buffers are sized for this depth */
 	struct nf_port null_port;

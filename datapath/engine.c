@@ -42,7 +42,7 @@ static struct nf_dev *to_dev(struct vu_dev *vu)
 struct nf_dev *engine_dev(struct nf_engine *eng, unsigned index)
 {
 	for (unsigned d = 0; d < eng->ndevs; d++)
-		if (eng->devs[d]->cfg->index == index)
+		if (eng->devs[d]->index == index)
 			return eng->devs[d];
 	return NULL;
 }
@@ -638,6 +638,7 @@ static int dev_create(struct nf_engine *eng, const struct nf_devcfg *cfg, struct
 		dev->detached = true;
 		dev->port_down = true;
 	}
+	dev->index = cfg->index;
 	dev->depth = cfg->depth;
 	dev->depth_max = spare ? NF_SPARE_DEPTH_MAX : cfg->depth;
 	unsigned dm = dev->depth_max;
