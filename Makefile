@@ -55,7 +55,7 @@ LIB_SRCS := common/log.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
 	transports/privsock.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c \
-	launcher/instance.c launcher/ctl_proto.c launcher/ctl_server.c launcher/ctl_client.c \
+	launcher/instance.c launcher/csock_proto.c launcher/csock_server.c launcher/csock_client.c \
 	launcher/stats_cmd.c launcher/capture_cmd.c launcher/hotplug.c launcher/broker.c
 MAIN_SRCS := launcher/main.c
 

@@ -31,11 +31,11 @@ static void none_close(struct nf_port *port)
 }
 
 const struct nf_transport nf_transport_none = {
-	.name = "none",
-	.summary = "no transport (a hot-plug spare, or detached)",
-	.close = none_close,
-	.rx_batch = none_rx_batch,
-	.tx_batch = none_tx_batch,
+    .name = "none",
+    .summary = "no transport (a hot-plug spare, or detached)",
+    .close = none_close,
+    .rx_batch = none_rx_batch,
+    .tx_batch = none_tx_batch,
 };
 
 /* ---- attach / detach ---- */
@@ -71,11 +71,12 @@ static int attach_check(const struct nf_dev *dev, const struct nf_devcfg *cfg,
 		uint64_t diff = have ^ want;
 		feature_list(diff & want, names, sizeof(names));
 		if (diff & want)
-			snprintf(msg, len,
-				 "vec%u: the guest negotiated %s when it booted, which %s with these "
-				 "options does not offer (gro=%d, mrg=%d here; the guest's offloads "
-				 "are fixed until it reboots)",
-				 cfg->index, names, cfg->transport->name, cfg->gro, cfg->mrg);
+			snprintf(
+			    msg, len,
+			    "vec%u: the guest negotiated %s when it booted, which %s with these "
+			    "options does not offer (gro=%d, mrg=%d here; the guest's offloads "
+			    "are fixed until it reboots)",
+			    cfg->index, names, cfg->transport->name, cfg->gro, cfg->mrg);
 		else {
 			feature_list(diff, names, sizeof(names));
 			snprintf(msg, len,
@@ -98,22 +99,26 @@ static int attach_check(const struct nf_dev *dev, const struct nf_devcfg *cfg,
 		return -EINVAL;
 	}
 	if (cfg->depth > dev->depth_max) {
-		snprintf(msg, len, "vec%u: depth: at most %u on this device (its buffers were sized "
-			 "at start), got %u", cfg->index, dev->depth_max, cfg->depth);
+		snprintf(msg, len,
+			 "vec%u: depth: at most %u on this device (its buffers were sized "
+			 "at start), got %u",
+			 cfg->index, dev->depth_max, cfg->depth);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int nf_engine_attach(struct nf_engine *eng, struct nf_devcfg *cfg, struct nf_port *port,
-		     char *msg, size_t len)
+int nf_engine_attach(struct nf_engine *eng, struct nf_devcfg *cfg, struct nf_port *port, char *msg,
+		     size_t len)
 {
 	struct nf_dev *dev = engine_dev(eng, cfg->index);
 	int rc;
 
 	if (!dev) {
-		snprintf(msg, len, "vec%u: no such device (the guest's NICs are fixed at boot: "
-			 "start uml-nf with --spare-nics)", cfg->index);
+		snprintf(msg, len,
+			 "vec%u: no such device (the guest's NICs are fixed at boot: "
+			 "start uml-nf with --spare-nics)",
+			 cfg->index);
 		rc = -ENODEV;
 		goto err_close;
 	}
@@ -187,16 +192,19 @@ int nf_engine_detach(struct nf_engine *eng, unsigned index, char *msg, size_t le
 	}
 	struct nf_port *old = dev->port;
 	struct nf_devcfg *old_cfg = dev->cfg_owned;
-	snprintf(what, sizeof(what), "%s%s%s", old->transport->name, *ifname_of(dev->cfg) ? " " : "",
-		 ifname_of(dev->cfg));
+	snprintf(what, sizeof(what), "%s%s%s", old->transport->name,
+		 *ifname_of(dev->cfg) ? " " : "", ifname_of(dev->cfg));
 	/* The device keeps what the guest negotiated against: the old
 	 * port's capabilities and the options, minus the transport's own. */
 	dev->idle_cfg = *dev->cfg;
 	dev->idle_cfg.transport = &nf_transport_none;
 	dev->idle_cfg.spec = NULL;
 	memset(dev->idle_cfg.topt, 0, sizeof(dev->idle_cfg.topt));
-	dev->null_port = (struct nf_port){ .transport = &nf_transport_none, .cfg = &dev->idle_cfg,
-					   .rx_fd = -1, .tx_fd = -1, .caps = old->caps };
+	dev->null_port = (struct nf_port){.transport = &nf_transport_none,
+					  .cfg = &dev->idle_cfg,
+					  .rx_fd = -1,
+					  .tx_fd = -1,
+					  .caps = old->caps};
 	dev->port = &dev->null_port;
 	dev->cfg = &dev->idle_cfg;
 	dev->cfg_owned = NULL;
@@ -221,7 +229,8 @@ int nf_engine_detach(struct nf_engine *eng, unsigned index, char *msg, size_t le
 		free(old_cfg);
 	}
 	if (crc < 0)
-		nf_warn("vec%u: could not tell the guest its link is down: %s", index, strerror(-crc));
+		nf_warn("vec%u: could not tell the guest its link is down: %s", index,
+			strerror(-crc));
 	snprintf(msg, len, "vec%u: detached %s, link down (counters kept: rx %llu, tx %llu frames)",
 		 index, what, (unsigned long long)rxp, (unsigned long long)txp);
 	nf_info("%s", msg);
@@ -251,10 +260,10 @@ int nf_engine_spec(struct nf_engine *eng, unsigned index, char *buf, size_t len)
 	const struct nf_devcfg *c = dev->cfg;
 	size_t n = 0;
 	buf[0] = '\0';
-#define PUT(...)                                                                   \
-	do {                                                                       \
-		if (n < len)                                                       \
-			n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);      \
+#define PUT(...)                                                                                   \
+	do {                                                                                       \
+		if (n < len)                                                                       \
+			n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);                      \
 	} while (0)
 	if (!dev->detached) {
 		const struct nf_transport *t = c->transport;

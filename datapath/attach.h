@@ -32,8 +32,8 @@ struct nf_port;
  * one-line description in msg, or -ENODEV (no such device), -EBUSY (it has
  * a transport), -EINVAL (it would not match what the guest negotiated),
  * -errno, with the reason in msg. */
-int nf_engine_attach(struct nf_engine *eng, struct nf_devcfg *cfg, struct nf_port *port,
-		     char *msg, size_t len);
+int nf_engine_attach(struct nf_engine *eng, struct nf_devcfg *cfg, struct nf_port *port, char *msg,
+		     size_t len);
 
 /* Takes vecN's transport away: link down, port closed, counters kept.
  * Returns 0 with a one-line summary in msg, or -ENODEV (no such device, or

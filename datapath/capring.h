@@ -34,12 +34,12 @@
 #define CAP_DIR_TX 0x2u /* guest -> host */
 
 struct cap_rec {
-	uint32_t size;    /* bytes of this record, header included, multiple of 8 */
+	uint32_t size;	  /* bytes of this record, header included, multiple of 8 */
 	uint32_t wirelen; /* the frame's length */
 	uint32_t caplen;  /* bytes stored (<= wirelen, <= the snap length) */
-	uint8_t dir;      /* CAP_DIR_RX or CAP_DIR_TX */
+	uint8_t dir;	  /* CAP_DIR_RX or CAP_DIR_TX */
 	uint8_t pad[3];
-	uint64_t ts_ns;   /* CLOCK_REALTIME */
+	uint64_t ts_ns; /* CLOCK_REALTIME */
 	uint8_t data[];
 };
 _Static_assert(sizeof(struct cap_rec) == 24, "capture record header");
@@ -53,13 +53,13 @@ struct cap_ring {
 	uint8_t *buf;
 	uint32_t size; /* power of two */
 	uint8_t pad0[64];
-	_Atomic uint64_t head;   /* written by the producer only */
+	_Atomic uint64_t head;	 /* written by the producer only */
 	_Atomic uint64_t missed; /* frames not stored for want of room (producer) */
-	uint64_t res_head;       /* producer: head after the reserved record */
-	uint64_t seen_tail;      /* producer: tail as last read */
+	uint64_t res_head;	 /* producer: head after the reserved record */
+	uint64_t seen_tail;	 /* producer: tail as last read */
 	uint8_t pad1[64];
-	_Atomic uint64_t tail;   /* written by the consumer only */
-	uint64_t seen_head;      /* consumer: head as last read */
+	_Atomic uint64_t tail; /* written by the consumer only */
+	uint64_t seen_head;    /* consumer: head as last read */
 	uint8_t pad2[64];
 };
 
@@ -89,7 +89,8 @@ void cap_ring_commit(struct cap_ring *r);
 static inline void cap_ring_miss(struct cap_ring *r)
 {
 	/* Single writer: a load and a store, no read-modify-write. */
-	atomic_store_explicit(&r->missed, atomic_load_explicit(&r->missed, memory_order_relaxed) + 1,
+	atomic_store_explicit(&r->missed,
+			      atomic_load_explicit(&r->missed, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 }
 

@@ -56,8 +56,9 @@ int nf_capture_start(struct nf_engine *eng, const struct nf_capture_params *p,
 	if (rc < 0)
 		goto err_free;
 	cap->dirs = p->dirs;
-	cap->snaplen = p->snaplen < cap_ring_max_caplen(&cap->ring) ? p->snaplen
-								   : cap_ring_max_caplen(&cap->ring);
+	cap->snaplen = p->snaplen < cap_ring_max_caplen(&cap->ring)
+			   ? p->snaplen
+			   : cap_ring_max_caplen(&cap->ring);
 	cap->scratch = malloc(cap->snaplen);
 	if (!cap->scratch)
 		goto err_nomem;

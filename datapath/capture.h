@@ -43,9 +43,9 @@ struct nf_bpf_insn {
 #define NF_CAP_RING_BYTES (8u << 20)
 
 struct nf_capture_params {
-	unsigned index;                 /* vecN */
-	unsigned dirs;                  /* CAP_DIR_RX | CAP_DIR_TX */
-	uint32_t snaplen;               /* bytes kept of each frame */
+	unsigned index;			/* vecN */
+	unsigned dirs;			/* CAP_DIR_RX | CAP_DIR_TX */
+	uint32_t snaplen;		/* bytes kept of each frame */
 	const struct nf_bpf_insn *prog; /* NULL: every frame */
 	unsigned nprog;
 };

@@ -12,27 +12,27 @@
 #include "util.h"
 
 static const char *const feature_names[64] = {
-	[VIRTIO_NET_F_CSUM] = "csum",
-	[VIRTIO_NET_F_GUEST_CSUM] = "guest_csum",
-	[2] = "ctrl_guest_offloads",
-	[VIRTIO_NET_F_MTU] = "mtu",
-	[VIRTIO_NET_F_MAC] = "mac",
-	[VIRTIO_NET_F_GUEST_TSO4] = "guest_tso4",
-	[VIRTIO_NET_F_GUEST_TSO6] = "guest_tso6",
-	[VIRTIO_NET_F_GUEST_ECN] = "guest_ecn",
-	[VIRTIO_NET_F_GUEST_UFO] = "guest_ufo",
-	[VIRTIO_NET_F_HOST_TSO4] = "host_tso4",
-	[VIRTIO_NET_F_HOST_TSO6] = "host_tso6",
-	[VIRTIO_NET_F_HOST_ECN] = "host_ecn",
-	[VIRTIO_NET_F_HOST_UFO] = "host_ufo",
-	[VIRTIO_NET_F_MRG_RXBUF] = "mrg_rxbuf",
-	[VIRTIO_NET_F_STATUS] = "status",
-	[VIRTIO_NET_F_CTRL_VQ] = "ctrl_vq",
-	[VIRTIO_NET_F_CTRL_RX] = "ctrl_rx",
-	[VIRTIO_F_INDIRECT_DESC] = "indirect_desc",
-	[VIRTIO_F_EVENT_IDX] = "event_idx",
-	[30] = "protocol_features",
-	[VIRTIO_F_VERSION_1] = "version_1",
+    [VIRTIO_NET_F_CSUM] = "csum",
+    [VIRTIO_NET_F_GUEST_CSUM] = "guest_csum",
+    [2] = "ctrl_guest_offloads",
+    [VIRTIO_NET_F_MTU] = "mtu",
+    [VIRTIO_NET_F_MAC] = "mac",
+    [VIRTIO_NET_F_GUEST_TSO4] = "guest_tso4",
+    [VIRTIO_NET_F_GUEST_TSO6] = "guest_tso6",
+    [VIRTIO_NET_F_GUEST_ECN] = "guest_ecn",
+    [VIRTIO_NET_F_GUEST_UFO] = "guest_ufo",
+    [VIRTIO_NET_F_HOST_TSO4] = "host_tso4",
+    [VIRTIO_NET_F_HOST_TSO6] = "host_tso6",
+    [VIRTIO_NET_F_HOST_ECN] = "host_ecn",
+    [VIRTIO_NET_F_HOST_UFO] = "host_ufo",
+    [VIRTIO_NET_F_MRG_RXBUF] = "mrg_rxbuf",
+    [VIRTIO_NET_F_STATUS] = "status",
+    [VIRTIO_NET_F_CTRL_VQ] = "ctrl_vq",
+    [VIRTIO_NET_F_CTRL_RX] = "ctrl_rx",
+    [VIRTIO_F_INDIRECT_DESC] = "indirect_desc",
+    [VIRTIO_F_EVENT_IDX] = "event_idx",
+    [30] = "protocol_features",
+    [VIRTIO_F_VERSION_1] = "version_1",
 };
 
 const char *nf_feature_name(unsigned bit)
@@ -77,9 +77,8 @@ static void dev_copy(struct nf_dev *dev, struct dev_copy *c)
 	c->host_tx_errors = p->tx_drops;
 	/* A getsockopt for the raw transport: under the lock because the port
 	 * may only be touched while it is attached. */
-	c->host_rx_drops = p->transport->rx_host_drops
-				   ? (long long)p->transport->rx_host_drops(dev->port)
-				   : -1;
+	c->host_rx_drops =
+	    p->transport->rx_host_drops ? (long long)p->transport->rx_host_drops(dev->port) : -1;
 	pthread_mutex_unlock(&dev->vu.lock);
 }
 
@@ -102,7 +101,11 @@ int nf_engine_report(struct nf_engine *eng, unsigned index, const struct nf_repo
 	/* link: the host side (none: no transport attached); guest: the
 	 * frontend's state; guest_link: what the guest is told. */
 	sink->str(ctx, "link", c.detached ? "none" : c.port_down ? "down" : "up");
-	sink->str(ctx, "guest", c.broken ? "broken" : c.ready ? "running" : c.connected ? "connected" : "absent");
+	sink->str(ctx, "guest",
+		  c.broken	? "broken"
+		  : c.ready	? "running"
+		  : c.connected ? "connected"
+				: "absent");
 	if (c.broken)
 		sink->str(ctx, "broken", c.broken);
 	sink->str(ctx, "guest_link", (c.status & VIRTIO_NET_S_LINK_UP) ? "up" : "down");
@@ -118,13 +121,12 @@ int nf_engine_report(struct nf_engine *eng, unsigned index, const struct nf_repo
 		const char *key;
 		size_t off;
 	} nums[] = {
-#define N(f) { #f, offsetof(struct nf_stats, f) }
-		N(rx_packets), N(rx_bytes), N(rx_dropped), N(rx_oversize),
-		N(tx_packets), N(tx_bytes), N(tx_dropped), N(tx_bad_hdr), N(tx_bad_frame),
-		N(tx_host_down), N(port_downs),
-		N(rx_segmented), N(rx_split), N(rx_coalesced), N(rx_gso), N(rx_csum),
-		N(tx_gso), N(tx_csum),
-		N(kicks), N(calls), N(recalls), N(call_errors), N(rx_waits), N(ctrl_cmds),
+#define N(f) {#f, offsetof(struct nf_stats, f)}
+	    N(rx_packets), N(rx_bytes),	    N(rx_dropped), N(rx_oversize),  N(tx_packets),
+	    N(tx_bytes),   N(tx_dropped),   N(tx_bad_hdr), N(tx_bad_frame), N(tx_host_down),
+	    N(port_downs), N(rx_segmented), N(rx_split),   N(rx_coalesced), N(rx_gso),
+	    N(rx_csum),	   N(tx_gso),	    N(tx_csum),	   N(kicks),	    N(calls),
+	    N(recalls),	   N(call_errors),  N(rx_waits),   N(ctrl_cmds),
 #undef N
 	};
 	for (size_t i = 0; i < NF_ARRAY_SIZE(nums); i++) {

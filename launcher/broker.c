@@ -17,13 +17,13 @@
 
 static void reply(int fd, int err, int sock)
 {
-	struct nf_sock_reply rep = { err };
-	struct iovec iov = { &rep, sizeof(rep) };
+	struct nf_sock_reply rep = {err};
+	struct iovec iov = {&rep, sizeof(rep)};
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (sock >= 0) {
 		memset(&ctl, 0, sizeof(ctl));
 		mh.msg_control = ctl.buf;
@@ -55,7 +55,8 @@ static void __attribute__((noreturn)) broker_main(int fd)
 		}
 		/* Exactly one well-formed request, or nothing is done. */
 		if (n != (ssize_t)sizeof(req) || req.magic != NF_SOCK_MAGIC ||
-		    req.op != NF_SOCK_OP_PACKET || req.bufsize < 0 || req.bufsize > NF_SOCK_BUF_MAX) {
+		    req.op != NF_SOCK_OP_PACKET || req.bufsize < 0 ||
+		    req.bufsize > NF_SOCK_BUF_MAX) {
 			reply(fd, EINVAL, -1);
 			continue;
 		}

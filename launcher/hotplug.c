@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "attach.h"
-#include "ctl_client.h"
-#include "ctl_proto.h"
-#include "ctl_server.h"
+#include "csock_client.h"
+#include "csock_proto.h"
+#include "csock_server.h"
 #include "options.h"
 #include "transport.h"
 
@@ -24,7 +24,8 @@ int hp_config(const char *umid, const char *spec, char *reply, size_t len)
 
 	if (strchr(spec, ':')) {
 		if (!nf_opt_is_device(spec) || strchr(spec, ' ')) {
-			snprintf(reply, len, "\"%s\": expected vecN:transport=NAME,key=value,...", spec);
+			snprintf(reply, len, "\"%s\": expected vecN:transport=NAME,key=value,...",
+				 spec);
 			return -EINVAL;
 		}
 		if ((size_t)snprintf(req, sizeof(req), "attach %s", spec) >= sizeof(req)) {
@@ -32,25 +33,26 @@ int hp_config(const char *umid, const char *spec, char *reply, size_t len)
 			return -EINVAL;
 		}
 	} else {
-		if (ctl_dev_parse(spec, &index) < 0) {
-			snprintf(reply, len, "\"%s\": expected vecN or vecN:transport=NAME,...", spec);
+		if (csp_dev_parse(spec, &index) < 0) {
+			snprintf(reply, len, "\"%s\": expected vecN or vecN:transport=NAME,...",
+				 spec);
 			return -EINVAL;
 		}
 		snprintf(req, sizeof(req), "query %s", spec);
 	}
-	return ctl_call(umid, req, reply, len);
+	return csc_call(umid, req, reply, len);
 }
 
 int hp_remove(const char *umid, const char *dev, char *reply, size_t len)
 {
 	char req[64];
 	unsigned index;
-	if (ctl_dev_parse(dev, &index) < 0) {
+	if (csp_dev_parse(dev, &index) < 0) {
 		snprintf(reply, len, "\"%s\": expected a device vecN", dev);
 		return -EINVAL;
 	}
 	snprintf(req, sizeof(req), "detach vec%u", index);
-	return ctl_call(umid, req, reply, len);
+	return csc_call(umid, req, reply, len);
 }
 
 static void ctl_usage(FILE *out)
@@ -78,8 +80,9 @@ int nf_ctl_main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 4 || (strcmp(argv[2], "config") != 0 && strcmp(argv[2], "remove") != 0)) {
-		fprintf(stderr, "uml-nf: error: ctl: expected UMID config vecN[:...] or UMID remove "
-				"vecN (only these in this build; see uml-nf ctl --help)\n");
+		fprintf(stderr,
+			"uml-nf: error: ctl: expected UMID config vecN[:...] or UMID remove "
+			"vecN (only these in this build; see uml-nf ctl --help)\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "config") == 0)
@@ -183,5 +186,5 @@ static int serve_query(void *ctx, unsigned index, char *reply, size_t len)
 
 void hp_server_ops(struct cs_hotplug_ops *ops, struct nf_engine *eng)
 {
-	*ops = (struct cs_hotplug_ops){ serve_attach, serve_detach, serve_query, eng };
+	*ops = (struct cs_hotplug_ops){serve_attach, serve_detach, serve_query, eng};
 }

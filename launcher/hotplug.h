@@ -3,7 +3,7 @@
  * what can change under a guest that cannot hot-add a NIC).
  *
  * Client side: what `uml-nf ctl UMID config vecN:...` and `remove vecN`
- * call; it talks to the running uml-nf's control socket (ctl_proto.h:
+ * call; it talks to the running uml-nf's control socket (csock_proto.h:
  * attach, detach, query). Server side: the handlers that socket runs.
  */
 #ifndef NF_HOTPLUG_H
@@ -32,7 +32,7 @@ int hp_remove(const char *umid, const char *dev, char *reply, size_t len);
  * client lands: only these two). Returns the exit status. */
 int nf_ctl_main(int argc, char **argv);
 
-/* Server side: fills ops for cs_open() (ctl_server.h), serving eng. */
+/* Server side: fills ops for cs_open() (csock_server.h), serving eng. */
 void hp_server_ops(struct cs_hotplug_ops *ops, struct nf_engine *eng);
 
 #endif

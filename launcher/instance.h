@@ -6,7 +6,7 @@
  *                              field 22 of /proc/PID/stat, so a recycled PID
  *                              is never taken for the owner)
  *       vecN.sock              the datapath's vhost-user sockets
- *       control.sock           the control socket (ctl_proto.h: stats,
+ *       control.sock           the control socket (csock_proto.h: stats,
  *                              capture, hot-plug)
  *       mconsole.client        our mconsole client's address while halting
  *       UMID/pid, UMID/mconsole  UML's own (uml_dir=BASE/UMID)

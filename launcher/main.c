@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "ctl_proto.h"
-#include "ctl_server.h"
+#include "csock_proto.h"
+#include "csock_server.h"
 #include "engine.h"
 #include "hotplug.h"
 #include "image.h"
@@ -450,7 +450,7 @@ int main(int argc, char **argv)
 	/* The control socket (stats, capture, hot-plug) exists before the
 	 * guest boots; its thread starts with the datapath's. */
 	char ctl_path[256];
-	snprintf(ctl_path, sizeof(ctl_path), "%s/%s", L.inst.dir, CTL_SOCK_NAME);
+	snprintf(ctl_path, sizeof(ctl_path), "%s/%s", L.inst.dir, CSP_SOCK_NAME);
 	struct cs_hotplug_ops hp;
 	hp_server_ops(&hp, eng);
 	if (cs_open(&ctl, ctl_path, eng, L.umid, &hp, err, sizeof(err)) < 0) {

@@ -1,5 +1,5 @@
 /* uml-nf stats UMID [--json] [--watch [SECS]]: a running uml-nf's
- * per-device counters, from its control socket (ctl_proto.h "stats"). */
+ * per-device counters, from its control socket (csock_proto.h "stats"). */
 #include "stats_cmd.h"
 
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_client.h"
-#include "ctl_proto.h"
+#include "csock_client.h"
+#include "csock_proto.h"
 #include "hist.h"
 #include "util.h"
 
@@ -67,22 +67,22 @@ static const char *rep_str(const struct report *r, const char *key)
 /* Fetches one snapshot. Returns 0 or -errno with err set. */
 static int fetch(const char *umid, struct snapshot *s, char *err, size_t errlen)
 {
-	struct ctl_conn *c = malloc(sizeof(*c));
+	struct csc_conn *c = malloc(sizeof(*c));
 	char text[256];
-	static char line[CTL_REQ_MAX];
+	static char line[CSP_REQ_MAX];
 	int rc;
 
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	rc = ctl_open(c, umid, err, errlen);
+	rc = csc_open(c, umid, err, errlen);
 	if (rc < 0)
 		goto out;
-	rc = ctl_send(c, "stats", err, errlen);
+	rc = csc_send(c, "stats", err, errlen);
 	if (rc < 0)
 		goto out_close;
-	rc = ctl_read_status(c, text, sizeof(text), 5000);
+	rc = csc_read_status(c, text, sizeof(text), 5000);
 	if (rc < 0) {
 		snprintf(err, errlen, "umid=%s: %s", umid, text);
 		goto out_close;
@@ -101,13 +101,13 @@ static int fetch(const char *umid, struct snapshot *s, char *err, size_t errlen)
 	s->ndevs = (unsigned)n;
 	for (unsigned d = 0; d < s->ndevs; d++) {
 		struct report *r = &s->dev[d];
-		rc = ctl_read_line(c, line, sizeof(line), 5000);
+		rc = csc_read_line(c, line, sizeof(line), 5000);
 		if (rc < 0)
 			goto out_proto;
 		const char *p = line;
 		r->n = 0;
 		while (r->n < REP_KEYS) {
-			int k = ctl_kv_next(&p, r->key[r->n], REP_KEY, r->val[r->n], REP_VAL);
+			int k = csp_kv_next(&p, r->key[r->n], REP_KEY, r->val[r->n], REP_VAL);
 			if (k < 0)
 				goto out_proto;
 			if (k == 0)
@@ -115,7 +115,7 @@ static int fetch(const char *umid, struct snapshot *s, char *err, size_t errlen)
 			r->n++;
 		}
 	}
-	rc = ctl_read_line(c, line, sizeof(line), 5000);
+	rc = csc_read_line(c, line, sizeof(line), 5000);
 	if (rc < 0 || strcmp(line, ".") != 0)
 		goto out_proto;
 	rc = 0;
@@ -125,7 +125,7 @@ out_proto:
 	snprintf(err, errlen, "umid=%s: malformed stats answer", umid);
 	rc = -EPROTO;
 out_close:
-	ctl_close(c);
+	csc_close(c);
 out:
 	free(c);
 	return rc;
@@ -176,8 +176,8 @@ static void print_hist(const char *title, const char *list)
 }
 
 /* Keys shown as per-second rates with --watch. */
-static const char *const rate_keys[] = { "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
-					 "rx_dropped", "tx_dropped" };
+static const char *const rate_keys[] = {"rx_packets", "rx_bytes",   "tx_packets",
+					"tx_bytes",   "rx_dropped", "tx_dropped"};
 
 static const struct report *prev_dev(const struct snapshot *prev, const struct report *r)
 {
@@ -216,28 +216,33 @@ static void print_text(const char *umid, const struct snapshot *s, const struct 
 		       "host socket %s)\n",
 		       rep_str(r, "rx_packets"), rep_str(r, "rx_bytes"), rep_str(r, "rx_dropped"),
 		       rep_str(r, "rx_oversize"), rep_str(r, "host_rx_drops"));
-		printf("  tx         guest->host packets %s bytes %s dropped %s (bad_hdr %s, bad_frame "
+		printf("  tx         guest->host packets %s bytes %s dropped %s (bad_hdr %s, "
+		       "bad_frame "
 		       "%s, host_down %s) host errors %s port downs %s\n",
 		       rep_str(r, "tx_packets"), rep_str(r, "tx_bytes"), rep_str(r, "tx_dropped"),
 		       rep_str(r, "tx_bad_hdr"), rep_str(r, "tx_bad_frame"),
 		       rep_str(r, "tx_host_down"), rep_str(r, "host_tx_errors"),
 		       rep_str(r, "port_downs"));
-		printf("  offloads   rx gso %s csum %s segmented %s split %s coalesced %s; tx gso %s "
-		       "csum %s\n",
-		       rep_str(r, "rx_gso"), rep_str(r, "rx_csum"), rep_str(r, "rx_segmented"),
-		       rep_str(r, "rx_split"), rep_str(r, "rx_coalesced"), rep_str(r, "tx_gso"),
-		       rep_str(r, "tx_csum"));
-		printf("  guest      kicks %s calls %s recalls %s call_errors %s rx_waits %s ctrl_cmds "
+		printf(
+		    "  offloads   rx gso %s csum %s segmented %s split %s coalesced %s; tx gso %s "
+		    "csum %s\n",
+		    rep_str(r, "rx_gso"), rep_str(r, "rx_csum"), rep_str(r, "rx_segmented"),
+		    rep_str(r, "rx_split"), rep_str(r, "rx_coalesced"), rep_str(r, "tx_gso"),
+		    rep_str(r, "tx_csum"));
+		printf("  guest      kicks %s calls %s recalls %s call_errors %s rx_waits %s "
+		       "ctrl_cmds "
 		       "%s\n",
 		       rep_str(r, "kicks"), rep_str(r, "calls"), rep_str(r, "recalls"),
 		       rep_str(r, "call_errors"), rep_str(r, "rx_waits"), rep_str(r, "ctrl_cmds"));
 		print_hist("rx batch", rep_get(r, "rx_batch_hist"));
 		print_hist("tx batch", rep_get(r, "tx_batch_hist"));
-		printf("  features   %s: %s\n", rep_str(r, "features"), rep_str(r, "feature_names"));
+		printf("  features   %s: %s\n", rep_str(r, "features"),
+		       rep_str(r, "feature_names"));
 		const struct report *p = prev_dev(prev, r);
 		if (p) {
 			double dt = s->t - prev->t;
-			printf("  rate       rx %.1f pps %.3f Mbit/s; tx %.1f pps %.3f Mbit/s; drops rx "
+			printf("  rate       rx %.1f pps %.3f Mbit/s; tx %.1f pps %.3f Mbit/s; "
+			       "drops rx "
 			       "%.1f/s tx %.1f/s\n",
 			       rate(r, p, dt, "rx_packets"), rate(r, p, dt, "rx_bytes") * 8 / 1e6,
 			       rate(r, p, dt, "tx_packets"), rate(r, p, dt, "tx_bytes") * 8 / 1e6,
@@ -373,15 +378,20 @@ int nf_stats_main(int argc, char **argv)
 			if (v) {
 				char *end;
 				every = strtod(v, &end);
-				if (*end || end == v || !isfinite(every) || every < 0.1 || every > 3600) {
-					fprintf(stderr, "uml-nf: error: stats: --watch: expected seconds "
-							"0.1..3600, got \"%s\"\n", v);
+				if (*end || end == v || !isfinite(every) || every < 0.1 ||
+				    every > 3600) {
+					fprintf(stderr,
+						"uml-nf: error: stats: --watch: expected seconds "
+						"0.1..3600, got \"%s\"\n",
+						v);
 					return 2;
 				}
 			}
 		} else if (a[0] == '-') {
-			fprintf(stderr, "uml-nf: error: stats: unknown option \"%s\" (see uml-nf stats "
-					"--help)\n", a);
+			fprintf(stderr,
+				"uml-nf: error: stats: unknown option \"%s\" (see uml-nf stats "
+				"--help)\n",
+				a);
 			return 2;
 		} else if (!umid) {
 			umid = a;
@@ -400,7 +410,7 @@ int nf_stats_main(int argc, char **argv)
 		return 1;
 	}
 	bool have_prev = false;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	int status = 0;
@@ -425,7 +435,8 @@ int nf_stats_main(int argc, char **argv)
 		prev = cur;
 		cur = t;
 		have_prev = true;
-		struct timespec nap = { (time_t)every, (long)((every - (double)(time_t)every) * 1e9) };
+		struct timespec nap = {(time_t)every,
+				       (long)((every - (double)(time_t)every) * 1e9)};
 		while (!stop_flag && nanosleep(&nap, &nap) < 0 && errno == EINTR)
 			;
 	}

@@ -1,4 +1,4 @@
-/* The client commands of the control socket (ctl_proto.h). Each is a
+/* The client commands of the control socket (csock_proto.h). Each is a
  * main(): argv[0] is the command name; returns the exit status (0, 1 for
  * a failure, 2 for bad usage). */
 #ifndef NF_STATS_CMD_H

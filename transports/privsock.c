@@ -35,19 +35,21 @@ void nf_sock_set_bufs(int fd, int size)
 
 static int broker_packet_socket(int bufsize)
 {
-	struct nf_sock_req req = { NF_SOCK_MAGIC, NF_SOCK_OP_PACKET, bufsize };
+	struct nf_sock_req req = {NF_SOCK_MAGIC, NF_SOCK_OP_PACKET, bufsize};
 	struct nf_sock_reply rep;
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl;
-	struct iovec iov = { &rep, sizeof(rep) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
+	struct iovec iov = {&rep, sizeof(rep)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf)};
 
 	if (send(broker_fd, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
 		return -EPIPE;
-	struct pollfd p = { broker_fd, POLLIN, 0 };
+	struct pollfd p = {broker_fd, POLLIN, 0};
 	if (poll(&p, 1, BROKER_TIMEOUT_MS) <= 0)
 		return -ETIMEDOUT;
 	ssize_t n = recvmsg(broker_fd, &mh, MSG_CMSG_CLOEXEC);
@@ -56,7 +58,8 @@ static int broker_packet_socket(int bufsize)
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
 		    c->cmsg_len == CMSG_LEN(sizeof(int)) && fd < 0)
 			memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	if (n != (ssize_t)sizeof(rep) || (mh.msg_flags & MSG_CTRUNC) || (rep.err == 0) != (fd >= 0)) {
+	if (n != (ssize_t)sizeof(rep) || (mh.msg_flags & MSG_CTRUNC) ||
+	    (rep.err == 0) != (fd >= 0)) {
 		if (fd >= 0)
 			close(fd);
 		return -EPROTO;

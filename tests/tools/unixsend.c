@@ -19,7 +19,7 @@
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	long delay_ms = 0, close_ms = -1;
 	int send_input = 1;
 	const char *path = NULL;
@@ -47,19 +47,20 @@ int main(int argc, char **argv)
 	if (close_ms >= 0) {
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		struct pollfd p = { fd, POLLIN, 0 };
+		struct pollfd p = {fd, POLLIN, 0};
 		char c;
 		if (poll(&p, 1, (int)close_ms) == 1 && recv(fd, &c, 1, 0) <= 0) {
 			clock_gettime(CLOCK_MONOTONIC, &t1);
-			printf("closed after %ld ms\n", (long)((t1.tv_sec - t0.tv_sec) * 1000 +
-							     (t1.tv_nsec - t0.tv_nsec) / 1000000));
+			printf("closed after %ld ms\n",
+			       (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+				      (t1.tv_nsec - t0.tv_nsec) / 1000000));
 			return 0;
 		}
 		printf("still open\n");
 		return 3;
 	}
 	if (delay_ms > 0) {
-		struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000 };
+		struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000};
 		nanosleep(&ts, NULL);
 	}
 	char buf[65536];
@@ -69,7 +70,7 @@ int main(int argc, char **argv)
 			break; /* the server may close early: read what it said */
 	shutdown(fd, SHUT_WR);
 	for (int waited = 0; waited < 10000;) {
-		struct pollfd p = { fd, POLLIN, 0 };
+		struct pollfd p = {fd, POLLIN, 0};
 		if (poll(&p, 1, 100) == 0) {
 			waited += 100;
 			continue;

@@ -46,8 +46,8 @@ static void test_ring_init(void **state)
 {
 	(void)state;
 	struct cap_ring r;
-	assert_int_equal(cap_ring_init(&r, 1000), -EINVAL);   /* not a power of two */
-	assert_int_equal(cap_ring_init(&r, 2048), -EINVAL);   /* too small */
+	assert_int_equal(cap_ring_init(&r, 1000), -EINVAL); /* not a power of two */
+	assert_int_equal(cap_ring_init(&r, 2048), -EINVAL); /* too small */
 	assert_int_equal(cap_ring_init(&r, 128u << 20), -EINVAL);
 	assert_int_equal(cap_ring_init(&r, 4096), 0);
 	assert_int_equal(cap_ring_max_caplen(&r), 2048 - 24);
@@ -72,12 +72,12 @@ static void test_ring_order_and_wrap(void **state)
 	assert_true(check_pattern(rec->data, 1000, 1));
 	cap_ring_pop(&r);
 	/* Record 4 fills the end exactly; 5 then starts at offset 0. */
-	push(&r, 1000, 4);           /* fills the end exactly */
+	push(&r, 1000, 4);			 /* fills the end exactly */
 	assert_null(cap_ring_reserve(&r, 1001)); /* 1024 free at the start, not 1032 */
-	cap_ring_pop(&r);            /* 2 */
-	push(&r, 100, 5);            /* at offset 0 */
+	cap_ring_pop(&r);			 /* 2 */
+	push(&r, 100, 5);			 /* at offset 0 */
 	assert_ptr_equal(cap_ring_peek(&r), (void *)(r.buf + 2048));
-	const uint32_t want[] = { 3, 4, 5 };
+	const uint32_t want[] = {3, 4, 5};
 	for (unsigned i = 0; i < 3; i++) {
 		rec = cap_ring_peek(&r);
 		assert_non_null(rec);
@@ -190,16 +190,16 @@ static void test_hist(void **state)
 	(void)state;
 	const struct {
 		unsigned n, bucket;
-	} cases[] = { { 0, 0 },   { 1, 1 },    { 2, 2 },     { 3, 2 },     { 4, 3 },
-		      { 7, 3 },   { 8, 4 },    { 63, 6 },    { 64, 7 },    { 127, 7 },
-		      { 512, 10 }, { 1023, 10 }, { 1024, 11 }, { 70000, 11 }, { ~0u, 11 } };
+	} cases[] = {{0, 0},	{1, 1},	    {2, 2},	{3, 2},	     {4, 3},
+		     {7, 3},	{8, 4},	    {63, 6},	{64, 7},     {127, 7},
+		     {512, 10}, {1023, 10}, {1024, 11}, {70000, 11}, {~0u, 11}};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (nf_hist_bucket(cases[i].n) != cases[i].bucket)
 			fail_msg("%u frames: bucket %u, want %u", cases[i].n,
 				 nf_hist_bucket(cases[i].n), cases[i].bucket);
 	for (unsigned b = 1; b < NF_HIST_BUCKETS; b++)
 		assert_int_equal(nf_hist_bucket(nf_hist_low(b)), b);
-	uint64_t h[NF_HIST_BUCKETS] = { 0 };
+	uint64_t h[NF_HIST_BUCKETS] = {0};
 	nf_hist_add(h, 64);
 	nf_hist_add(h, 64);
 	nf_hist_add(h, 0);
@@ -236,9 +236,9 @@ static void make_frames(void)
 		eth[13] = (i & 1) ? 0x06 : 0x00;
 		for (unsigned k = 14; k < 1000; k++)
 			eth[k] = (uint8_t)(k + i);
-		fiov[i][0] = (struct iovec){ f, VNET_HDR_LEN_LEGACY + 100 };
-		fiov[i][1] = (struct iovec){ f + VNET_HDR_LEN_LEGACY + 100, 900 };
-		fpkts[i] = (struct nf_pkt){ fiov[i], 2, VNET_HDR_LEN_LEGACY + 1000, 0 };
+		fiov[i][0] = (struct iovec){f, VNET_HDR_LEN_LEGACY + 100};
+		fiov[i][1] = (struct iovec){f + VNET_HDR_LEN_LEGACY + 100, 900};
+		fpkts[i] = (struct nf_pkt){fiov[i], 2, VNET_HDR_LEN_LEGACY + 1000, 0};
 	}
 }
 
@@ -257,7 +257,7 @@ static void test_capture_copy(void **state)
 	struct nf_capture *cap;
 	char err[128];
 	setup_dev();
-	struct nf_capture_params p = { .index = 0, .dirs = CAP_DIR_RX, .snaplen = 200 };
+	struct nf_capture_params p = {.index = 0, .dirs = CAP_DIR_RX, .snaplen = 200};
 	assert_int_equal(nf_capture_start(NULL, &p, &cap, err, sizeof(err)), 0);
 	assert_ptr_equal(test_dev.capture, cap);
 	struct nf_capture *second;
@@ -286,7 +286,10 @@ static void test_capture_copy(void **state)
 
 /* "ether proto 0x0806" (ARP) as pcap_compile makes it. */
 static const struct nf_bpf_insn arp_only[] = {
-	{ 0x28, 0, 0, 12 }, { 0x15, 0, 1, 0x806 }, { 0x6, 0, 0, 262144 }, { 0x6, 0, 0, 0 },
+    {0x28, 0, 0, 12},
+    {0x15, 0, 1, 0x806},
+    {0x6, 0, 0, 262144},
+    {0x6, 0, 0, 0},
 };
 
 static void test_capture_filter_and_full(void **state)
@@ -295,8 +298,11 @@ static void test_capture_filter_and_full(void **state)
 	struct nf_capture *cap;
 	char err[128];
 	setup_dev();
-	struct nf_capture_params p = { .index = 0, .dirs = CAP_DIR_RX | CAP_DIR_TX,
-				       .snaplen = 1500, .prog = arp_only, .nprog = 4 };
+	struct nf_capture_params p = {.index = 0,
+				      .dirs = CAP_DIR_RX | CAP_DIR_TX,
+				      .snaplen = 1500,
+				      .prog = arp_only,
+				      .nprog = 4};
 	/* Frames for the tx direction carry no header in their length. */
 	for (unsigned i = 0; i < 4; i++)
 		fpkts[i].len = 1000;
@@ -325,11 +331,11 @@ static void test_capture_filter_and_full(void **state)
 	assert_null(test_dev.capture);
 
 	/* Programs libpcap's validator refuses never get attached. */
-	const struct nf_bpf_insn bad[] = { { 0x28, 0, 0, 12 } }; /* no return */
+	const struct nf_bpf_insn bad[] = {{0x28, 0, 0, 12}}; /* no return */
 	p.prog = bad;
 	p.nprog = 1;
 	assert_int_equal(nf_capture_start(NULL, &p, &cap, err, sizeof(err)), -EINVAL);
-	const struct nf_bpf_insn jump_out[] = { { 0x05, 0, 0, 10 }, { 0x6, 0, 0, 0 } };
+	const struct nf_bpf_insn jump_out[] = {{0x05, 0, 0, 10}, {0x6, 0, 0, 0}};
 	p.prog = jump_out;
 	p.nprog = 2;
 	assert_int_equal(nf_capture_start(NULL, &p, &cap, err, sizeof(err)), -EINVAL);
@@ -346,14 +352,10 @@ static void test_capture_filter_and_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ring_init),
-		cmocka_unit_test(test_ring_order_and_wrap),
-		cmocka_unit_test(test_ring_skip_end),
-		cmocka_unit_test(test_ring_uncommitted),
-		cmocka_unit_test(test_ring_threads),
-		cmocka_unit_test(test_hist),
-		cmocka_unit_test(test_capture_copy),
-		cmocka_unit_test(test_capture_filter_and_full),
+	    cmocka_unit_test(test_ring_init),	  cmocka_unit_test(test_ring_order_and_wrap),
+	    cmocka_unit_test(test_ring_skip_end), cmocka_unit_test(test_ring_uncommitted),
+	    cmocka_unit_test(test_ring_threads),  cmocka_unit_test(test_hist),
+	    cmocka_unit_test(test_capture_copy),  cmocka_unit_test(test_capture_filter_and_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,12 +1,12 @@
 /* The control socket server: a thread of the running uml-nf answering the
- * requests of ctl_proto.h on INST/control.sock (stats, capture, hot-plug).
+ * requests of csock_proto.h on INST/control.sock (stats, capture, hot-plug).
  *
  * One thread, non-blocking sockets, at most CS_MAX_CLIENTS connections at
  * a time; a client that stops reading only fills its own buffers (a
  * capture's ring then counts missed frames: the datapath never waits).
  */
-#ifndef NF_CTL_SERVER_H
-#define NF_CTL_SERVER_H
+#ifndef NF_CSOCK_SERVER_H
+#define NF_CSOCK_SERVER_H
 
 #include <stddef.h>
 

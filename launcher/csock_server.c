@@ -1,6 +1,6 @@
-/* The control socket server (see ctl_server.h and, for the protocol,
- * ctl_proto.h). */
-#include "ctl_server.h"
+/* The control socket server (see csock_server.h and, for the protocol,
+ * csock_proto.h). */
+#include "csock_server.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "capture.h"
-#include "ctl_proto.h"
+#include "csock_proto.h"
 #include "log.h"
 #include "stats.h"
 #include "util.h"
@@ -45,14 +45,14 @@ struct cs_client {
 	size_t in_len;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
-	bool out_failed;   /* the reply outgrew CS_OUT_MAX */
+	bool out_failed; /* the reply outgrew CS_OUT_MAX */
 	uint32_t epmask;
 	long long deadline; /* monotonic ms; 0: none */
 	/* capture */
 	struct nf_capture *cap;
 	unsigned cap_index;
 	uint64_t cap_sent;
-	bool cap_done;  /* the client asked to stop (or we stop) */
+	bool cap_done; /* the client asked to stop (or we stop) */
 	bool end_queued;
 };
 
@@ -105,7 +105,7 @@ static void out_append(struct cs_client *c, const void *data, size_t n)
 }
 
 static void out_printf(struct cs_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void out_printf(struct cs_client *c, const char *fmt, ...)
 {
@@ -124,14 +124,14 @@ static void reply_err(struct cs_client *c, int err, const char *text)
 	char line[512];
 	snprintf(line, sizeof(line), "%s", text);
 	line[strcspn(line, "\n")] = '\0';
-	out_printf(c, "err %s %s\n", ctl_errname(err), line);
+	out_printf(c, "err %s %s\n", csp_errname(err), line);
 }
 
 static void set_mask(struct cs_server *cs, struct cs_client *c, uint32_t mask)
 {
 	if (c->epmask == mask)
 		return;
-	struct epoll_event ev = { .events = mask, .data.u32 = (uint32_t)(c - cs->cl) };
+	struct epoll_event ev = {.events = mask, .data.u32 = (uint32_t)(c - cs->cl)};
 	epoll_ctl(cs->ep_fd, EPOLL_CTL_MOD, c->fd, &ev);
 	c->epmask = mask;
 }
@@ -143,7 +143,8 @@ static void client_free(struct cs_server *cs, struct cs_client *c)
 		return;
 	if (c->cap)
 		nf_info("vec%u: capture detached (%llu frames sent, %llu missed)", c->cap_index,
-			(unsigned long long)c->cap_sent, (unsigned long long)nf_capture_missed(c->cap));
+			(unsigned long long)c->cap_sent,
+			(unsigned long long)nf_capture_missed(c->cap));
 	nf_capture_free(c->cap);
 	close(c->fd); /* also leaves the epoll set */
 	free(c->in);
@@ -192,7 +193,7 @@ struct stats_ctx {
 static void sink_word(struct stats_ctx *s, const char *key, const char *val)
 {
 	char esc[1024];
-	ctl_escape(val, esc, sizeof(esc));
+	csp_escape(val, esc, sizeof(esc));
 	out_printf(s->c, "%s%s=%s", s->first ? "" : " ", key, esc);
 	s->first = false;
 }
@@ -221,39 +222,39 @@ static void sink_hist(void *ctx, const char *key, const uint64_t v[NF_HIST_BUCKE
 
 static void req_stats(struct cs_server *cs, struct cs_client *c)
 {
-	static const struct nf_report_sink sink = { sink_num, sink_str, sink_hist };
+	static const struct nf_report_sink sink = {sink_num, sink_str, sink_hist};
 	unsigned n = nf_engine_ndevs(cs->eng);
 	out_printf(c, "ok %u\n", n);
 	for (unsigned i = 0; i < n; i++) {
-		struct stats_ctx s = { c, true };
+		struct stats_ctx s = {c, true};
 		nf_engine_report(cs->eng, i, &sink, &s);
 		out_append(c, "\n", 1);
 	}
 	out_append(c, ".\n", 2);
 }
 
-static void req_capture(struct cs_server *cs, struct cs_client *c, const struct ctl_req *r)
+static void req_capture(struct cs_server *cs, struct cs_client *c, const struct csp_req *r)
 {
-	struct nf_capture_params p = { .dirs = 0, .snaplen = 0 };
+	struct nf_capture_params p = {.dirs = 0, .snaplen = 0};
 	struct nf_bpf_insn *prog = NULL;
 	char err[256];
 	int rc;
 
-	if (ctl_dev_parse(r->args[0], &p.index) < 0) {
+	if (csp_dev_parse(r->args[0], &p.index) < 0) {
 		reply_err(c, EINVAL, "capture: expected a device vecN");
 		return;
 	}
 	for (unsigned a = 1; a < r->nargs; a++) {
 		const char *arg = r->args[a];
 		if (strncmp(arg, "dir=", 4) == 0) {
-			p.dirs = ctl_dir_parse(arg + 4);
+			p.dirs = csp_dir_parse(arg + 4);
 		} else if (strncmp(arg, "snap=", 5) == 0) {
 			char *end;
 			unsigned long v = strtoul(arg + 5, &end, 10);
 			p.snaplen = *end || end == arg + 5 || v > NF_CAP_SNAP_MAX ? 0 : (uint32_t)v;
 		} else if (strncmp(arg, "bpf=", 4) == 0 && !prog) {
 			prog = malloc(NF_BPF_MAX_INSNS * sizeof(*prog));
-			rc = prog ? ctl_bpf_decode(arg + 4, prog, NF_BPF_MAX_INSNS) : -ENOMEM;
+			rc = prog ? csp_bpf_decode(arg + 4, prog, NF_BPF_MAX_INSNS) : -ENOMEM;
 			if (rc < 0) {
 				reply_err(c, -rc, "capture: bpf= is not a hex BPF program");
 				free(prog);
@@ -285,11 +286,13 @@ static void req_capture(struct cs_server *cs, struct cs_client *c, const struct 
 	c->deadline = 0;
 	out_printf(c, "ok snap=%u\n", p.snaplen);
 	nf_info("vec%u: capture attached (%s, snap %u%s)", p.index,
-		p.dirs == (CAP_DIR_RX | CAP_DIR_TX) ? "both directions" : p.dirs == CAP_DIR_RX ? "rx" : "tx",
+		p.dirs == (CAP_DIR_RX | CAP_DIR_TX) ? "both directions"
+		: p.dirs == CAP_DIR_RX		    ? "rx"
+						    : "tx",
 		p.snaplen, p.nprog ? ", filtered" : "");
 }
 
-static void req_hotplug(struct cs_server *cs, struct cs_client *c, const struct ctl_req *r)
+static void req_hotplug(struct cs_server *cs, struct cs_client *c, const struct csp_req *r)
 {
 	char reply[1024] = "";
 	unsigned index = 0;
@@ -299,15 +302,15 @@ static void req_hotplug(struct cs_server *cs, struct cs_client *c, const struct 
 		reply_err(c, EOPNOTSUPP, "hot-plug is not available in this uml-nf");
 		return;
 	}
-	if (r->verb != CTL_ATTACH && ctl_dev_parse(r->args[0], &index) < 0) {
+	if (r->verb != CSP_ATTACH && csp_dev_parse(r->args[0], &index) < 0) {
 		reply_err(c, EINVAL, "expected a device vecN");
 		return;
 	}
 	switch (r->verb) {
-	case CTL_ATTACH:
+	case CSP_ATTACH:
 		rc = cs->hp.attach(cs->hp.ctx, r->args[0], reply, sizeof(reply));
 		break;
-	case CTL_DETACH:
+	case CSP_DETACH:
 		rc = cs->hp.detach(cs->hp.ctx, index, reply, sizeof(reply));
 		break;
 	default:
@@ -323,9 +326,9 @@ static void req_hotplug(struct cs_server *cs, struct cs_client *c, const struct 
 
 static void handle_request(struct cs_server *cs, struct cs_client *c, size_t len)
 {
-	struct ctl_req r;
+	struct csp_req r;
 	char err[256];
-	int rc = ctl_req_parse(c->in, len, &r, err, sizeof(err));
+	int rc = csp_req_parse(c->in, len, &r, err, sizeof(err));
 
 	c->state = CL_REPLY;
 	c->deadline = now_ms() + CS_REPLY_MS;
@@ -334,19 +337,19 @@ static void handle_request(struct cs_server *cs, struct cs_client *c, size_t len
 		return;
 	}
 	switch (r.verb) {
-	case CTL_VERSION_REQ:
-		out_printf(c, "ok %d pid=%d umid=%s devices=%u\n", CTL_VERSION, (int)getpid(),
+	case CSP_VERSION_REQ:
+		out_printf(c, "ok %d pid=%d umid=%s devices=%u\n", CSP_VERSION, (int)getpid(),
 			   cs->umid, nf_engine_ndevs(cs->eng));
 		break;
-	case CTL_STATS:
+	case CSP_STATS:
 		req_stats(cs, c);
 		break;
-	case CTL_CAPTURE:
+	case CSP_CAPTURE:
 		req_capture(cs, c, &r);
 		break;
-	case CTL_ATTACH:
-	case CTL_DETACH:
-	case CTL_QUERY:
+	case CSP_ATTACH:
+	case CSP_DETACH:
+	case CSP_QUERY:
 		req_hotplug(cs, c, &r);
 		break;
 	}
@@ -387,8 +390,8 @@ static void client_accept(struct cs_server *cs)
 			continue;
 		}
 		memset(c, 0, sizeof(*c));
-		c->in = malloc(CTL_REQ_MAX);
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(c - cs->cl) };
+		c->in = malloc(CSP_REQ_MAX);
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(c - cs->cl)};
 		if (!c->in || epoll_ctl(cs->ep_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			free(c->in);
 			c->in = NULL;
@@ -398,7 +401,7 @@ static void client_accept(struct cs_server *cs)
 		c->fd = fd;
 		c->state = CL_REQ;
 		c->epmask = EPOLLIN;
-		c->deadline = now_ms() + CTL_TIMEOUT_MS;
+		c->deadline = now_ms() + CSP_TIMEOUT_MS;
 	}
 }
 
@@ -418,7 +421,7 @@ static void client_readable(struct cs_server *cs, struct cs_client *c)
 	}
 	if (c->state != CL_REQ)
 		return;
-	ssize_t n = recv(c->fd, c->in + c->in_len, CTL_REQ_MAX - c->in_len, MSG_DONTWAIT);
+	ssize_t n = recv(c->fd, c->in + c->in_len, CSP_REQ_MAX - c->in_len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -429,7 +432,7 @@ static void client_readable(struct cs_server *cs, struct cs_client *c)
 	c->in_len += (size_t)n;
 	if (nl) {
 		handle_request(cs, c, (size_t)(nl - c->in) + 1);
-	} else if (c->in_len == CTL_REQ_MAX) {
+	} else if (c->in_len == CSP_REQ_MAX) {
 		c->state = CL_REPLY;
 		c->deadline = now_ms() + CS_REPLY_MS;
 		reply_err(c, EINVAL, "request too long");
@@ -445,15 +448,15 @@ static void capture_drain(struct cs_client *c)
 {
 	const struct cap_rec *r;
 	while (c->out_len - c->out_off < CS_CAP_QUEUE && (r = nf_capture_peek(c->cap))) {
-		struct ctl_cap_hdr h = { CTL_REC_FRAME, r->wirelen, r->caplen, r->dir, r->ts_ns };
+		struct csp_cap_hdr h = {CSP_REC_FRAME, r->wirelen, r->caplen, r->dir, r->ts_ns};
 		out_append(c, &h, sizeof(h));
 		out_append(c, r->data, r->caplen);
 		nf_capture_pop(c->cap);
 		c->cap_sent++;
 	}
 	if (c->cap_done && !c->end_queued && !nf_capture_peek(c->cap)) {
-		struct ctl_cap_end e = { c->cap_sent, nf_capture_missed(c->cap) };
-		struct ctl_cap_hdr h = { CTL_REC_END, 0, sizeof(e), 0, 0 };
+		struct csp_cap_end e = {c->cap_sent, nf_capture_missed(c->cap)};
+		struct csp_cap_hdr h = {CSP_REC_END, 0, sizeof(e), 0, 0};
 		out_append(c, &h, sizeof(h));
 		out_append(c, &e, sizeof(e));
 		c->end_queued = true;
@@ -475,7 +478,9 @@ static void *server_main(void *arg)
 			else if (c->state != CL_FREE && (!next || c->deadline < next))
 				next = c->deadline;
 		}
-		int timeout = capturing ? CS_DRAIN_MS : next ? (int)(next > now ? next - now : 0) : -1;
+		int timeout = capturing ? CS_DRAIN_MS
+			      : next	? (int)(next > now ? next - now : 0)
+					: -1;
 		int n = epoll_wait(cs->ep_fd, evs, (int)NF_ARRAY_SIZE(evs), timeout);
 		if (n < 0 && errno != EINTR) {
 			nf_err("control socket: epoll_wait: %s", strerror(errno));
@@ -541,7 +546,7 @@ static void *server_main(void *arg)
 int cs_open(struct cs_server **out, const char *path, struct nf_engine *eng, const char *umid,
 	    const struct cs_hotplug_ops *hp, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct cs_server *cs;
 	struct stat st;
 	int rc;
@@ -571,7 +576,8 @@ int cs_open(struct cs_server **out, const char *path, struct nf_engine *eng, con
 	 * reclaimed, so a socket here is stale. Anything else is not ours. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "control socket %s: exists and is not a socket", path);
+			snprintf(err, errlen, "control socket %s: exists and is not a socket",
+				 path);
 			rc = -EEXIST;
 			goto err_free;
 		}
@@ -590,8 +596,8 @@ int cs_open(struct cs_server **out, const char *path, struct nf_engine *eng, con
 	}
 	cs->ep_fd = epoll_create1(EPOLL_CLOEXEC);
 	cs->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event lev = { .events = EPOLLIN, .data.u32 = EP_LISTEN };
-	struct epoll_event sev = { .events = EPOLLIN, .data.u32 = EP_STOP };
+	struct epoll_event lev = {.events = EPOLLIN, .data.u32 = EP_LISTEN};
+	struct epoll_event sev = {.events = EPOLLIN, .data.u32 = EP_STOP};
 	if (cs->ep_fd < 0 || cs->stop_fd < 0 ||
 	    epoll_ctl(cs->ep_fd, EPOLL_CTL_ADD, cs->listen_fd, &lev) < 0 ||
 	    epoll_ctl(cs->ep_fd, EPOLL_CTL_ADD, cs->stop_fd, &sev) < 0) {

@@ -1,6 +1,6 @@
-/* The control socket protocol (see ctl_proto.h): pure functions shared by
+/* The control socket protocol (see csock_proto.h): pure functions shared by
  * the server in uml-nf and its clients. */
-#include "ctl_proto.h"
+#include "csock_proto.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,26 +10,23 @@
 #include "util.h"
 
 static const struct {
-	enum ctl_verb verb;
+	enum csp_verb verb;
 	const char *name;
 	unsigned min_args, max_args;
 } verbs[] = {
-	{ CTL_VERSION_REQ, "version", 0, 0 },
-	{ CTL_STATS, "stats", 0, 0 },
-	{ CTL_CAPTURE, "capture", 3, 4 },
-	{ CTL_ATTACH, "attach", 1, 1 },
-	{ CTL_DETACH, "detach", 1, 1 },
-	{ CTL_QUERY, "query", 1, 1 },
+    {CSP_VERSION_REQ, "version", 0, 0}, {CSP_STATS, "stats", 0, 0},
+    {CSP_CAPTURE, "capture", 3, 4},	{CSP_ATTACH, "attach", 1, 1},
+    {CSP_DETACH, "detach", 1, 1},	{CSP_QUERY, "query", 1, 1},
 };
 
-int ctl_req_parse(char *buf, size_t len, struct ctl_req *req, char *err, size_t errlen)
+int csp_req_parse(char *buf, size_t len, struct csp_req *req, char *err, size_t errlen)
 {
-	char *words[CTL_MAX_ARGS + 3];
+	char *words[CSP_MAX_ARGS + 3];
 	unsigned n = 0;
 
 	memset(req, 0, sizeof(*req));
-	if (len == 0 || len > CTL_REQ_MAX || buf[len - 1] != '\n') {
-		snprintf(err, errlen, "a request is one line of at most %u bytes", CTL_REQ_MAX);
+	if (len == 0 || len > CSP_REQ_MAX || buf[len - 1] != '\n') {
+		snprintf(err, errlen, "a request is one line of at most %u bytes", CSP_REQ_MAX);
 		return -EINVAL;
 	}
 	buf[len - 1] = '\0';
@@ -38,8 +35,8 @@ int ctl_req_parse(char *buf, size_t len, struct ctl_req *req, char *err, size_t 
 	for (size_t i = 0; i + 1 < len; i++) {
 		unsigned char ch = (unsigned char)buf[i];
 		if (ch < 0x20 || ch > 0x7e) {
-			snprintf(err, errlen, "byte 0x%02x at offset %zu: requests are printable ASCII",
-				 ch, i);
+			snprintf(err, errlen,
+				 "byte 0x%02x at offset %zu: requests are printable ASCII", ch, i);
 			return -EINVAL;
 		}
 	}
@@ -64,19 +61,20 @@ int ctl_req_parse(char *buf, size_t len, struct ctl_req *req, char *err, size_t 
 		}
 	}
 	if (n < 3) {
-		snprintf(err, errlen, "expected \"%s VERSION VERB ...\"", CTL_MAGIC);
-		return n && strcmp(words[0], CTL_MAGIC) ? -EPROTO : -EINVAL;
+		snprintf(err, errlen, "expected \"%s VERSION VERB ...\"", CSP_MAGIC);
+		return n && strcmp(words[0], CSP_MAGIC) ? -EPROTO : -EINVAL;
 	}
-	if (strcmp(words[0], CTL_MAGIC) != 0) {
+	if (strcmp(words[0], CSP_MAGIC) != 0) {
 		snprintf(err, errlen, "not a uml-nf control request");
 		return -EPROTO;
 	}
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(words[1], &end, 10);
-	if (errno || *end || end == words[1] || v != CTL_VERSION) {
-		snprintf(err, errlen, "protocol version %.16s not supported (this uml-nf speaks %d)",
-			 words[1], CTL_VERSION);
+	if (errno || *end || end == words[1] || v != CSP_VERSION) {
+		snprintf(err, errlen,
+			 "protocol version %.16s not supported (this uml-nf speaks %d)", words[1],
+			 CSP_VERSION);
 		return -EPROTO;
 	}
 	req->version = (unsigned)v;
@@ -85,8 +83,8 @@ int ctl_req_parse(char *buf, size_t len, struct ctl_req *req, char *err, size_t 
 			continue;
 		unsigned nargs = n - 3;
 		if (nargs < verbs[i].min_args || nargs > verbs[i].max_args) {
-			snprintf(err, errlen, "%s: expected %u to %u arguments, got %u", verbs[i].name,
-				 verbs[i].min_args, verbs[i].max_args, nargs);
+			snprintf(err, errlen, "%s: expected %u to %u arguments, got %u",
+				 verbs[i].name, verbs[i].min_args, verbs[i].max_args, nargs);
 			return -EINVAL;
 		}
 		req->verb = verbs[i].verb;
@@ -99,7 +97,7 @@ int ctl_req_parse(char *buf, size_t len, struct ctl_req *req, char *err, size_t 
 	return -EINVAL;
 }
 
-int ctl_req_format(const char *verb_args, char *out, size_t outlen)
+int csp_req_format(const char *verb_args, char *out, size_t outlen)
 {
 	size_t n = strlen(verb_args);
 	if (n == 0 || verb_args[0] == ' ' || verb_args[n - 1] == ' ' || strstr(verb_args, "  "))
@@ -107,8 +105,8 @@ int ctl_req_format(const char *verb_args, char *out, size_t outlen)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)verb_args[i] < 0x20 || (unsigned char)verb_args[i] > 0x7e)
 			return -EINVAL;
-	int w = snprintf(out, outlen, "%s %d %s\n", CTL_MAGIC, CTL_VERSION, verb_args);
-	if (w < 0 || (size_t)w >= outlen || (size_t)w > CTL_REQ_MAX)
+	int w = snprintf(out, outlen, "%s %d %s\n", CSP_MAGIC, CSP_VERSION, verb_args);
+	if (w < 0 || (size_t)w >= outlen || (size_t)w > CSP_REQ_MAX)
 		return -ENOSPC;
 	return w;
 }
@@ -118,7 +116,7 @@ static bool needs_escape(unsigned char ch)
 	return ch <= 0x20 || ch > 0x7e || ch == '%' || ch == '=';
 }
 
-size_t ctl_escape(const char *in, char *out, size_t outlen)
+size_t csp_escape(const char *in, char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
@@ -151,7 +149,7 @@ static int hexval(char c)
 	return -1;
 }
 
-int ctl_kv_next(const char **pp, char *key, size_t keylen, char *val, size_t vallen)
+int csp_kv_next(const char **pp, char *key, size_t keylen, char *val, size_t vallen)
 {
 	const char *p = *pp;
 	while (*p == ' ')
@@ -188,15 +186,15 @@ int ctl_kv_next(const char **pp, char *key, size_t keylen, char *val, size_t val
 	return 1;
 }
 
-int ctl_bpf_encode(const struct nf_bpf_insn *prog, unsigned n, char *out, size_t outlen)
+int csp_bpf_encode(const struct nf_bpf_insn *prog, unsigned n, char *out, size_t outlen)
 {
-	if ((size_t)n * CTL_BPF_HEX_LEN + 1 > outlen)
+	if ((size_t)n * CSP_BPF_HEX_LEN + 1 > outlen)
 		return -ENOSPC;
 	for (unsigned i = 0; i < n; i++)
-		snprintf(out + (size_t)i * CTL_BPF_HEX_LEN, CTL_BPF_HEX_LEN + 1, "%04x%02x%02x%08x",
+		snprintf(out + (size_t)i * CSP_BPF_HEX_LEN, CSP_BPF_HEX_LEN + 1, "%04x%02x%02x%08x",
 			 prog[i].code, prog[i].jt, prog[i].jf, prog[i].k);
-	out[(size_t)n * CTL_BPF_HEX_LEN] = '\0';
-	return (int)(n * CTL_BPF_HEX_LEN);
+	out[(size_t)n * CSP_BPF_HEX_LEN] = '\0';
+	return (int)(n * CSP_BPF_HEX_LEN);
 }
 
 static int hex_field(const char *s, unsigned digits, uint32_t *v)
@@ -211,24 +209,24 @@ static int hex_field(const char *s, unsigned digits, uint32_t *v)
 	return 0;
 }
 
-int ctl_bpf_decode(const char *hex, struct nf_bpf_insn *out, unsigned max)
+int csp_bpf_decode(const char *hex, struct nf_bpf_insn *out, unsigned max)
 {
 	size_t len = strlen(hex);
-	if (len == 0 || len % CTL_BPF_HEX_LEN || len / CTL_BPF_HEX_LEN > max)
+	if (len == 0 || len % CSP_BPF_HEX_LEN || len / CSP_BPF_HEX_LEN > max)
 		return -EINVAL;
-	unsigned n = (unsigned)(len / CTL_BPF_HEX_LEN);
+	unsigned n = (unsigned)(len / CSP_BPF_HEX_LEN);
 	for (unsigned i = 0; i < n; i++) {
-		const char *s = hex + (size_t)i * CTL_BPF_HEX_LEN;
+		const char *s = hex + (size_t)i * CSP_BPF_HEX_LEN;
 		uint32_t code, jt, jf, k;
-		if (hex_field(s, 4, &code) || hex_field(s + 4, 2, &jt) || hex_field(s + 6, 2, &jf) ||
-		    hex_field(s + 8, 8, &k))
+		if (hex_field(s, 4, &code) || hex_field(s + 4, 2, &jt) ||
+		    hex_field(s + 6, 2, &jf) || hex_field(s + 8, 8, &k))
 			return -EINVAL;
-		out[i] = (struct nf_bpf_insn){ (uint16_t)code, (uint8_t)jt, (uint8_t)jf, k };
+		out[i] = (struct nf_bpf_insn){(uint16_t)code, (uint8_t)jt, (uint8_t)jf, k};
 	}
 	return (int)n;
 }
 
-unsigned ctl_dir_parse(const char *s)
+unsigned csp_dir_parse(const char *s)
 {
 	if (strcmp(s, "rx") == 0)
 		return CAP_DIR_RX;
@@ -239,7 +237,7 @@ unsigned ctl_dir_parse(const char *s)
 	return 0;
 }
 
-int ctl_dev_parse(const char *s, unsigned *index)
+int csp_dev_parse(const char *s, unsigned *index)
 {
 	if (strncmp(s, "vec", 3) != 0 || s[3] < '0' || s[3] > '9')
 		return -EINVAL;
@@ -257,16 +255,16 @@ int ctl_dev_parse(const char *s, unsigned *index)
 	return 0;
 }
 
-int ctl_cap_check(const struct ctl_cap_hdr *h, uint32_t snaplen)
+int csp_cap_check(const struct csp_cap_hdr *h, uint32_t snaplen)
 {
 	switch (h->type) {
-	case CTL_REC_FRAME:
+	case CSP_REC_FRAME:
 		if ((h->dir != CAP_DIR_RX && h->dir != CAP_DIR_TX) || h->caplen > h->wirelen ||
 		    h->caplen > snaplen)
 			return -EPROTO;
 		return 0;
-	case CTL_REC_END:
-		return h->caplen == sizeof(struct ctl_cap_end) ? 0 : -EPROTO;
+	case CSP_REC_END:
+		return h->caplen == sizeof(struct csp_cap_end) ? 0 : -EPROTO;
 	default:
 		return -EPROTO;
 	}
@@ -276,15 +274,15 @@ static const struct {
 	int err;
 	const char *name;
 } errnames[] = {
-	{ EINVAL, "EINVAL" }, { ENODEV, "ENODEV" },   { EBUSY, "EBUSY" },
-	{ EPROTO, "EPROTO" }, { ENOMEM, "ENOMEM" },   { EPERM, "EPERM" },
-	{ ENOENT, "ENOENT" }, { EEXIST, "EEXIST" },   { ENOSPC, "ENOSPC" },
-	{ EIO, "EIO" },       { EAGAIN, "EAGAIN" },   { EOPNOTSUPP, "EOPNOTSUPP" },
-	{ EACCES, "EACCES" }, { ENETDOWN, "ENETDOWN" }, { EMFILE, "EMFILE" },
-	{ ENXIO, "ENXIO" },   { ETIMEDOUT, "ETIMEDOUT" },
+    {EINVAL, "EINVAL"}, {ENODEV, "ENODEV"},	  {EBUSY, "EBUSY"},
+    {EPROTO, "EPROTO"}, {ENOMEM, "ENOMEM"},	  {EPERM, "EPERM"},
+    {ENOENT, "ENOENT"}, {EEXIST, "EEXIST"},	  {ENOSPC, "ENOSPC"},
+    {EIO, "EIO"},	{EAGAIN, "EAGAIN"},	  {EOPNOTSUPP, "EOPNOTSUPP"},
+    {EACCES, "EACCES"}, {ENETDOWN, "ENETDOWN"},	  {EMFILE, "EMFILE"},
+    {ENXIO, "ENXIO"},	{ETIMEDOUT, "ETIMEDOUT"},
 };
 
-const char *ctl_errname(int err)
+const char *csp_errname(int err)
 {
 	if (err < 0)
 		err = -err;
@@ -294,7 +292,7 @@ const char *ctl_errname(int err)
 	return "EIO";
 }
 
-int ctl_errnum(const char *name)
+int csp_errnum(const char *name)
 {
 	for (size_t i = 0; i < NF_ARRAY_SIZE(errnames); i++)
 		if (strcmp(errnames[i].name, name) == 0)

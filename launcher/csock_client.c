@@ -1,4 +1,4 @@
-#include "ctl_client.h"
+#include "csock_client.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -8,12 +8,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl_proto.h"
+#include "csock_proto.h"
 #include "instance.h"
 
-int ctl_open(struct ctl_conn *c, const char *umid, char *err, size_t errlen)
+int csc_open(struct csc_conn *c, const char *umid, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char base_buf[256], path[sizeof(sa.sun_path) + 64];
 	int rc;
 
@@ -24,10 +24,10 @@ int ctl_open(struct ctl_conn *c, const char *umid, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (strchr(umid, '/'))
-		snprintf(path, sizeof(path), "%s/%s", umid, CTL_SOCK_NAME);
+		snprintf(path, sizeof(path), "%s/%s", umid, CSP_SOCK_NAME);
 	else
 		snprintf(path, sizeof(path), "%s/%s/%s", inst_run_base(base_buf, sizeof(base_buf)),
-			 umid, CTL_SOCK_NAME);
+			 umid, CSP_SOCK_NAME);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "umid=%s: %s: path too long", umid, path);
 		return -ENAMETOOLONG;
@@ -42,11 +42,12 @@ int ctl_open(struct ctl_conn *c, const char *umid, char *err, size_t errlen)
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		rc = -errno;
 		if (errno == ENOENT)
-			snprintf(err, errlen, "umid=%s: no uml-nf with this umid is running (no %s)",
-				 umid, path);
-		else if (errno == ECONNREFUSED)
-			snprintf(err, errlen, "umid=%s: nobody answers on %s (uml-nf killed?)", umid,
+			snprintf(err, errlen,
+				 "umid=%s: no uml-nf with this umid is running (no %s)", umid,
 				 path);
+		else if (errno == ECONNREFUSED)
+			snprintf(err, errlen, "umid=%s: nobody answers on %s (uml-nf killed?)",
+				 umid, path);
 		else
 			snprintf(err, errlen, "umid=%s: %s: %s", umid, path, strerror(errno));
 		close(c->fd);
@@ -56,17 +57,17 @@ int ctl_open(struct ctl_conn *c, const char *umid, char *err, size_t errlen)
 	return 0;
 }
 
-void ctl_close(struct ctl_conn *c)
+void csc_close(struct csc_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 }
 
-int ctl_send(struct ctl_conn *c, const char *verb_args, char *err, size_t errlen)
+int csc_send(struct csc_conn *c, const char *verb_args, char *err, size_t errlen)
 {
-	static char req[CTL_REQ_MAX + 1];
-	int n = ctl_req_format(verb_args, req, sizeof(req));
+	static char req[CSP_REQ_MAX + 1];
+	int n = csp_req_format(verb_args, req, sizeof(req));
 	if (n < 0) {
 		snprintf(err, errlen, "request too long or not printable ASCII");
 		return n;
@@ -86,7 +87,7 @@ int ctl_send(struct ctl_conn *c, const char *verb_args, char *err, size_t errlen
 }
 
 /* Receives more into the buffer. Returns bytes added, -ECONNRESET at EOF. */
-static int fill(struct ctl_conn *c, int timeout_ms)
+static int fill(struct csc_conn *c, int timeout_ms)
 {
 	if (c->off == c->len)
 		c->off = c->len = 0;
@@ -97,7 +98,7 @@ static int fill(struct ctl_conn *c, int timeout_ms)
 		if (c->len == sizeof(c->buf))
 			return -ENOBUFS;
 	}
-	struct pollfd p = { c->fd, POLLIN, 0 };
+	struct pollfd p = {c->fd, POLLIN, 0};
 	int rc = poll(&p, 1, timeout_ms);
 	if (rc < 0)
 		return -errno;
@@ -112,7 +113,7 @@ static int fill(struct ctl_conn *c, int timeout_ms)
 	return (int)n;
 }
 
-int ctl_read_line(struct ctl_conn *c, char *line, size_t len, int timeout_ms)
+int csc_read_line(struct csc_conn *c, char *line, size_t len, int timeout_ms)
 {
 	for (;;) {
 		uint8_t *start = c->buf + c->off;
@@ -134,7 +135,7 @@ int ctl_read_line(struct ctl_conn *c, char *line, size_t len, int timeout_ms)
 	}
 }
 
-int ctl_read_exact(struct ctl_conn *c, void *dst, size_t n, int timeout_ms)
+int csc_read_exact(struct csc_conn *c, void *dst, size_t n, int timeout_ms)
 {
 	uint8_t *d = dst;
 	while (n) {
@@ -154,7 +155,7 @@ int ctl_read_exact(struct ctl_conn *c, void *dst, size_t n, int timeout_ms)
 	return 0;
 }
 
-int ctl_wait(struct ctl_conn *c, size_t n, int timeout_ms)
+int csc_wait(struct csc_conn *c, size_t n, int timeout_ms)
 {
 	if (n > sizeof(c->buf))
 		return -EINVAL;
@@ -171,10 +172,10 @@ int ctl_wait(struct ctl_conn *c, size_t n, int timeout_ms)
 	return 0;
 }
 
-int ctl_read_status(struct ctl_conn *c, char *text, size_t len, int timeout_ms)
+int csc_read_status(struct csc_conn *c, char *text, size_t len, int timeout_ms)
 {
 	char line[1024];
-	int rc = ctl_read_line(c, line, sizeof(line), timeout_ms);
+	int rc = csc_read_line(c, line, sizeof(line), timeout_ms);
 	if (rc < 0) {
 		snprintf(text, len, "no answer from uml-nf (%s)",
 			 rc == -ECONNRESET ? "it closed the connection" : strerror(-rc));
@@ -193,21 +194,21 @@ int ctl_read_status(struct ctl_conn *c, char *text, size_t len, int timeout_ms)
 			code[cl] = '\0';
 		}
 		snprintf(text, len, "%s", sp ? sp + 1 : "");
-		return -ctl_errnum(code);
+		return -csp_errnum(code);
 	}
 	snprintf(text, len, "malformed answer from uml-nf");
 	return -EPROTO;
 }
 
-int ctl_call(const char *umid, const char *verb_args, char *text, size_t len)
+int csc_call(const char *umid, const char *verb_args, char *text, size_t len)
 {
-	struct ctl_conn c;
-	int rc = ctl_open(&c, umid, text, len);
+	struct csc_conn c;
+	int rc = csc_open(&c, umid, text, len);
 	if (rc < 0)
 		return rc;
-	rc = ctl_send(&c, verb_args, text, len);
+	rc = csc_send(&c, verb_args, text, len);
 	if (rc == 0)
-		rc = ctl_read_status(&c, text, len, 30000);
-	ctl_close(&c);
+		rc = csc_read_status(&c, text, len, 30000);
+	csc_close(&c);
 	return rc;
 }

@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl_proto.h"
+#include "csock_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size + 1);
 	char err[256];
-	struct ctl_req r;
+	struct csp_req r;
 
 	if (!buf)
 		return 0;
@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *raw = malloc(size ? size : 1);
 	if (raw) {
 		memcpy(raw, data, size);
-		int rc = ctl_req_parse(raw, size, &r, err, sizeof(err));
+		int rc = csp_req_parse(raw, size, &r, err, sizeof(err));
 		if (rc == 0) {
-			if (r.nargs > CTL_MAX_ARGS)
+			if (r.nargs > CSP_MAX_ARGS)
 				abort();
 			for (unsigned i = 0; i < r.nargs; i++)
 				if (!r.args[i][0] || strchr(r.args[i], ' '))
@@ -36,21 +36,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* As a client gets a stats line. */
 	const char *p = buf;
 	char key[32], val[128];
-	for (int i = 0; i < 200 && ctl_kv_next(&p, key, sizeof(key), val, sizeof(val)) == 1; i++)
+	for (int i = 0; i < 200 && csp_kv_next(&p, key, sizeof(key), val, sizeof(val)) == 1; i++)
 		if (strlen(key) >= sizeof(key) || strlen(val) >= sizeof(val))
 			abort();
 	struct nf_bpf_insn prog[64];
-	int n = ctl_bpf_decode(buf, prog, 64);
+	int n = csp_bpf_decode(buf, prog, 64);
 	if (n > 64)
 		abort();
 	if (n > 0) {
-		char hex[64 * CTL_BPF_HEX_LEN + 1];
-		if (ctl_bpf_encode(prog, (unsigned)n, hex, sizeof(hex)) != n * CTL_BPF_HEX_LEN ||
+		char hex[64 * CSP_BPF_HEX_LEN + 1];
+		if (csp_bpf_encode(prog, (unsigned)n, hex, sizeof(hex)) != n * CSP_BPF_HEX_LEN ||
 		    strcasecmp(hex, buf) != 0)
 			abort(); /* decode and encode are inverses */
 	}
 	unsigned idx;
-	if (ctl_dev_parse(buf, &idx) == 0 && idx > 63)
+	if (csp_dev_parse(buf, &idx) == 0 && idx > 63)
 		abort();
 	free(buf);
 	return 0;
