@@ -12,6 +12,7 @@
 #                   (make guest-kernel: cached, ~5 min the first time) +
 #                   integration tests, which then must find that kernel
 #   make unit       unit tests only
+#   make test-helpers  build/test-helpers/: fdpass, seqswitch, unixsend (integration tests)
 #   make fuzz       libFuzzer targets for the parsers (clang; SECONDS=30 each)
 #   make bench      benchmark: uml-nf vs stock UML vector raw, side by side,
 #                   then a 30-minute soak (bench/endurance.sh; make soak alone)
@@ -28,10 +29,10 @@ CC      ?= gcc
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
-INC     := -Icommon -Idatapath -Itransports -Iguest-kernel -Ilauncher
+INC     := -Icommon -Idatapath -Itransports -Itransports/tap -Iguest-kernel -Ilauncher -Ibpf
 CPPFLAGS += -D_GNU_SOURCE $(INC) -MMD -MP
-LDLIBS  += -lpthread $(shell pkg-config --libs libmnl libpcap)
-CPPFLAGS += $(shell pkg-config --cflags libmnl libpcap)
+LDLIBS  += -lpthread $(shell pkg-config --libs libmnl libpcap liburing)
+CPPFLAGS += $(shell pkg-config --cflags libmnl libpcap liburing)
 
 ifeq ($(V),1)
 Q :=
@@ -40,7 +41,8 @@ Q := @
 endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
-DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev libpcap-dev user-mode-linux \
+DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libcmocka-dev libmnl-dev libpcap-dev liburing-dev \
+	user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
 	gnuplot-nox iputils-ping nftables iptables squashfs-tools
 
@@ -52,9 +54,12 @@ LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
 	datapath/stats.c datapath/capring.c datapath/capture.c datapath/attach.c \
-	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
-	transports/privsock.c \
-	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c \
+	transports/options.c transports/registry.c transports/ethtool.c transports/port.c \
+	transports/raw/raw.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
+	transports/ifup.c transports/tap/tap.c transports/tap/tapdev.c transports/tap/tapio.c \
+	transports/tap/batch.c transports/hybrid/hybrid.c transports/privsock.c \
+	bpf/filter.c \
+	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
 	launcher/instance.c launcher/csock_proto.c launcher/csock_server.c launcher/csock_client.c \
 	launcher/stats_cmd.c launcher/capture_cmd.c launcher/hotplug.c launcher/broker.c
 MAIN_SRCS := launcher/main.c
@@ -109,7 +114,7 @@ guest-kernel:
 # ---- guest image --------------------------------------------------------------
 IMAGE := $(BUILD)/images/router.img
 IMAGE_INPUTS := configs/router/init configs/router/router.conf configs/router/build-image.sh \
-	configs/router/udhcpc.script
+	configs/router/udhcpc.script configs/router/uml-nf-bpfflash
 
 image: $(IMAGE)
 
@@ -161,6 +166,19 @@ demo: deps
 	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash tests/demo.sh
 
 # ---- tests --------------------------------------------------------------------
+# Helpers of the integration tests: a descriptor passer (fd transport, the
+# rootless pattern), a tiny seqpacket switch (bess transport) and a raw unix
+# socket client (the control socket, test 80).
+TEST_HELPERS := $(BUILD)/test-helpers/fdpass $(BUILD)/test-helpers/seqswitch \
+	$(BUILD)/test-helpers/unixsend
+
+test-helpers: $(TEST_HELPERS)
+
+$(BUILD)/test-helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
+
 unit:
 	$(Q)$(MAKE) --no-print-directory -C tests/unit BUILD=$(abspath $(BUILD))/test run
 
@@ -170,22 +188,22 @@ $(BUILD)/setlink-gso: tests/tools/setlink-gso.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/unixsend: tests/tools/unixsend.c
-	@mkdir -p $(dir $@)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $<
-
-integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/setlink-gso \
-		$(BUILD)/unixsend
+integration: all image image-firewall image-bridge $(BUILD)/san/uml-nf $(BUILD)/setlink-gso $(TEST_HELPERS)
 	$(Q)UMLNF=$(BUILD)/uml-nf UMLNF_SAN=$(BUILD)/san/uml-nf IMAGE=$(IMAGE) \
-		SETLINK_GSO=$(abspath $(BUILD))/setlink-gso UNIXSEND=$(abspath $(BUILD))/unixsend \
+		SETLINK_GSO=$(abspath $(BUILD))/setlink-gso \
+		UMLNF_HELPERS=$(abspath $(BUILD))/test-helpers \
 		FIREWALL_IMAGE=$(FIREWALL_IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash tests/integration/run.sh
 
 # The tuned kernel is built (or found in its cache) before the integration
 # tests, and they are told to fail rather than skip what needs it: the
 # nftables firewall, bridge and NAT checks and test 33 always run here.
+# A short fuzz run of every target is part of make test (FUZZ_SECONDS each,
+# default 5); make fuzz runs them longer.
+FUZZ_SECONDS ?= 5
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory fuzz SECONDS=$(FUZZ_SECONDS)
 	$(Q)$(MAKE) --no-print-directory guest-kernel
 	$(Q)UMLNF_REQUIRE_TUNED=1 $(MAKE) --no-print-directory integration
 
@@ -209,4 +227,5 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps image image-firewall image-bridge demo unit integration test fuzz bench soak clean guest-kernel
+.PHONY: test-helpers
 .PHONY: image-debian images-debian test-debian

@@ -458,23 +458,36 @@ bench_udp() {
 	R[fixed_calls_per_pkt]=$FLOOD_CALLS
 }
 
-# start_guest KIND [uml-nf flags...]
+# start_guest KIND [uml-nf flags...]; GUEST_IO_URING, when set, becomes
+# uml-nf's UMLNF_IO_URING.
 start_guest() {
 	local kind=$1
 	shift
 	# shellcheck disable=SC2086 # BENCH_UMLNF_ARGS is a word list on purpose
-	if [ "$kind" = umlnf ]; then lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
-	else lab_start_stock "$IMAGE"; fi
+	if [ "$kind" = umlnf ] && [ -n "${GUEST_IO_URING:-}" ]; then
+		UMLNF_IO_URING=$GUEST_IO_URING lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
+	elif [ "$kind" = umlnf ]; then
+		lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
+	else
+		lab_start_stock "$IMAGE"
+	fi
 }
 
 # bench_router VARIANT: boot (or set up the host router), measure, stop;
-# fills R. VARIANT: host-router, umlnf-raw-groN[-pollUSECS] (uml-nf --poll
-# USECS) or stock-TRANSPORT-groN
-# (TRANSPORT raw, tap or hybrid; N the vecN: gro= option).
+# fills R. VARIANT: host-router, umlnf-TRANSPORT-groN[-EXTRA] or
+# stock-TRANSPORT-groN (TRANSPORT raw, tap or hybrid; N the vecN: gro=
+# option). EXTRA (uml-nf only): pollUSECS (uml-nf --poll USECS), vec0
+# (vec=0: one syscall per frame), nouring (UMLNF_IO_URING=0: tap I/O by
+# readv/writev instead of io_uring batches).
 bench_router() {
-	local variant=$1 kind transport gro extra flags=() vif0=p-veth0 vif1=p-veth1 gmac
+	local variant=$1 kind transport gro extra flags=() vif0=p-veth0 vif1=p-veth1 gmac xopts=""
 	IFS=- read -r kind transport gro extra <<<"$variant"
-	case $extra in poll[0-9]*) flags=(--poll "${extra#poll}") ;; esac
+	GUEST_IO_URING=
+	case $extra in
+	poll[0-9]*) flags=(--poll "${extra#poll}") ;;
+	vec0) xopts=,vec=0 ;;
+	nouring) GUEST_IO_URING=0 ;;
+	esac
 	gro=${gro#gro}
 	lab_init "b-$variant" || return 1
 	bench_trap
@@ -498,7 +511,7 @@ bench_router() {
 		lab_write_conf || bench_fail "lab_write_conf" || return 1
 		# BENCH_UMLNF_OPTS: extra vecN options for the uml-nf variants only.
 		local vopts=gro=$gro
-		[ "$kind" = umlnf ] && vopts+=${BENCH_UMLNF_OPTS:+,$BENCH_UMLNF_OPTS}
+		[ "$kind" = umlnf ] && vopts+=$xopts${BENCH_UMLNF_OPTS:+,$BENCH_UMLNF_OPTS}
 		LAB_CPUS=$BENCH_ROUTER_CPUS LAB_VEC_OPTS=$vopts LAB_VEC_TRANSPORT=$transport \
 			LAB_VEC_IF0=$vif0 LAB_VEC_IF1=$vif1 start_guest "$kind" "${flags[@]}" ||
 			bench_fail "start failed" || return 1
@@ -509,8 +522,8 @@ bench_router() {
 			"transport=$transport ifname=$vif0/$vif1 gro=$gro)" ;;
 	*) bench_fail "unknown variant"; return 1 ;;
 	esac
-	set_rps "$LAB_NS_HOST" p-veth0 "$(cpumask "$BENCH_ROUTER_CPUS")"
-	set_rps "$LAB_NS_HOST" p-veth1 "$(cpumask "$BENCH_ROUTER_CPUS")"
+	set_rps "$LAB_NS_HOST" p-veth0 "$(cpumask "${BENCH_HOST_CPUS:-$BENCH_ROUTER_CPUS}")"
+	set_rps "$LAB_NS_HOST" p-veth1 "$(cpumask "${BENCH_HOST_CPUS:-$BENCH_ROUTER_CPUS}")"
 	set_rps "$LAB_NS_CLIENT" c-eth0 "$(cpumask "$BENCH_GEN_CPU")"
 	set_rps "$LAB_NS_SERVER" s-eth0 "$(cpumask "$BENCH_GEN_CPU")"
 	sink_drop "$LAB_NS_SERVER" s-eth0
@@ -663,7 +676,9 @@ for v in "${list[@]}"; do
 	else
 		case $v in
 		direct-veth) bench_direct ;;
-		host-router | umlnf-raw-gro[01] | umlnf-raw-gro[01]-poll[0-9]* | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01])
+		host-router | umlnf-raw-gro[01] | umlnf-raw-gro[01]-poll[0-9]* | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01] | \
+		umlnf-tap-gro[01] | umlnf-hybrid-gro[01] | umlnf-tap-gro[01]-vec0 | umlnf-tap-gro[01]-nouring | \
+		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]*)
 			bench_router "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac
@@ -688,8 +703,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
 # with the same gro setting.
 for v in "${order[@]}"; do
 	case $v in umlnf-*) ;; *) continue ;; esac
+	# umlnf-T-groN[-X]: the stock transport T with the same gro=, and for
+	# an EXTRA variant the plain umlnf-T-groN of this run.
+	IFS=- read -r _ vt vg vx <<<"$v"
 	refs=(host-router stock-raw-gro1)
-	[ "${v##*-}" = gro1 ] || refs+=("stock-raw-${v##*-}")
+	[ "$vt-$vg" = raw-gro1 ] || refs+=("stock-$vt-$vg")
+	[ -n "$vx" ] && refs+=("umlnf-$vt-$vg")
 	for r in "${refs[@]}"; do
 		[ -n "${res[$r]:-}" ] || continue
 		line="ratio variant=$v ref=$r"

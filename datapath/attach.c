@@ -198,7 +198,8 @@ int nf_engine_detach(struct nf_engine *eng, unsigned index, char *msg, size_t le
 	 * port's capabilities and the options, minus the transport's own. */
 	dev->idle_cfg = *dev->cfg;
 	dev->idle_cfg.transport = &nf_transport_none;
-	dev->idle_cfg.spec = NULL;
+	dev->idle_cfg.spec = NULL; /* and what points into it */
+	dev->idle_cfg.bpffile = dev->idle_cfg.bpf_expr = NULL;
 	memset(dev->idle_cfg.topt, 0, sizeof(dev->idle_cfg.topt));
 	dev->null_port = (struct nf_port){.transport = &nf_transport_none,
 					  .cfg = &dev->idle_cfg,
@@ -276,6 +277,12 @@ int nf_engine_spec(struct nf_engine *eng, unsigned index, char *buf, size_t len)
 			PUT(",vec=0");
 		if (c->coalesce_us)
 			PUT(",coalesce=%u", c->coalesce_us);
+		if (c->bpfflash)
+			PUT(",bpfflash=1");
+		if (c->bpffile)
+			PUT(",bpffile=%s", c->bpffile);
+		if (c->bpf_expr)
+			PUT(",bpf=%s", c->bpf_expr); /* takes the rest: last */
 	}
 #undef PUT
 	pthread_mutex_unlock(&dev->vu.lock);

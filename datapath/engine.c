@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -110,11 +111,21 @@ static void hook_remapped(struct vu_dev *vu, unsigned q)
 	struct vu_vring *vr = &vu->vrings[q];
 	if (q != VNET_Q_RX)
 		return;
-	for (unsigned i = 0; i < dev->nstash; i++)
-		if (vq_chain_reload(&vr->vq, &dev->rx_chains[dev->order[i]]) < 0) {
+	for (unsigned i = 0; i < dev->nstash; i++) {
+		struct vq_chain *c = &dev->rx_chains[dev->order[i]];
+		if (vq_chain_reload(&vr->vq, c) < 0) {
 			vu_dev_set_broken(vu, "receive buffers outside the new memory table");
 			return;
 		}
+		/* Walked again, a chain must still pass rx_stash_fill's check:
+		 * the guest may have rewritten its descriptors since, and the
+		 * direct path takes room for a header and a frame for granted
+		 * (in_len - VNET_HDR_LEN would wrap). */
+		if (c->in_len < VNET_HDR_LEN + ETH_MIN_FRAME) {
+			vu_dev_set_broken(vu, "receive buffer too small for a frame");
+			return;
+		}
+	}
 	dev->rx_gen = vr->gen; /* the stash belongs to the new mapping */
 }
 
@@ -166,6 +177,14 @@ static long long now_us(void);
 void dev_port_error(struct nf_dev *dev, const char *what, int err)
 {
 	long long now = now_us();
+	if (err == -EFAULT) {
+		/* The host kernel could not read or write guest memory (a
+		 * guest that shrank its memory file: the kernel's copies get
+		 * EFAULT where ours get SIGBUS, see memguard.h). */
+		vu_dev_set_broken(&dev->vu, "the host kernel cannot access guest memory (EFAULT)");
+		dev_update_port_interest(dev);
+		return;
+	}
 	if (err == -ENETDOWN) {
 		if (dev->port_down)
 			return;
@@ -376,7 +395,11 @@ static bool serve(struct nf_dev *dev)
 		busy |= rx_run(dev);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
 		if (vr[q].ready && vr[q].vq.broken) {
-			vu_dev_set_broken(&dev->vu, vr[q].vq.broken);
+			/* Ring garbage read from a mapping memguard has just
+			 * replaced with zeros is the shrunk file's doing, not a
+			 * bad index the guest wrote: give that reason. */
+			if (!vu_dev_check_fault(&dev->vu))
+				vu_dev_set_broken(&dev->vu, vr[q].vq.broken);
 			dev_update_port_interest(dev);
 			return false;
 		}
@@ -395,11 +418,24 @@ static void pin_self(int cpu)
 		nf_warn("cannot pin thread to CPU %d: %s", cpu, strerror(rc));
 }
 
+/* The engine writes to fds a frontend hands it (pipes as call fds among
+ * them): EPIPE must be an error return, never a signal that kills the
+ * process, whatever the embedding program does with SIGPIPE. */
+static void block_sigpipe(void)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
 static void *datapath_main(void *arg)
 {
 	struct nf_engine *eng = arg;
 	struct epoll_event evs[64];
 	bool busy = false;
+
+	block_sigpipe();
 
 	long long deadline = 0, window_start = 0;
 	uint64_t window_from = 0, prev_window = 0; /* frames_moved() marks */
@@ -501,6 +537,7 @@ static void *control_main(void *arg)
 	struct nf_engine *eng = arg;
 	struct epoll_event evs[16];
 
+	block_sigpipe();
 	pin_self(eng->ctl_cpu);
 	while (!atomic_load(&eng->stop)) {
 		int n = epoll_wait(eng->ctl_epfd, evs, 16, -1);

@@ -423,6 +423,10 @@ int ofl_gro_start(struct ofl_gro *g, uint8_t *buf, size_t cap, const uint8_t *fr
 	 * segment, RST ends the connection, URG points into one segment. */
 	if (payload == 0 || (th[TCP_FLAGS_OFF] & (TH_SYN | TH_RST | TH_FIN | TH_URG)))
 		return -EPROTONOSUPPORT;
+	/* A BIG TCP packet (IPv4 length field 0) is already larger than any
+	 * merge could make, and its payload does not fit gso_size. */
+	if (payload > 0xffff)
+		return -EPROTONOSUPPORT;
 	if (end > cap)
 		return -ENOSPC;
 

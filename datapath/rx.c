@@ -342,8 +342,10 @@ static unsigned rx_gro_batch(struct nf_dev *dev, unsigned n)
 			dev->st.rx_coalesced += g.segs;
 		}
 		open = -1;
-		if (eligible && ofl_gro_start(&g, dev->linear, SPILL_BYTES - VNET_HDR_LEN_LEGACY, data,
-					      len) == 0)
+		/* The merge is built in dev->linear, which is LINEAR_BYTES:
+		 * less than a spill slot's frame since BIG TCP, so a first
+		 * frame filling its slot must not be copied there whole. */
+		if (eligible && ofl_gro_start(&g, dev->linear, LINEAR_BYTES, data, len) == 0)
 			open = (int)j;
 	}
 	return absorbed;

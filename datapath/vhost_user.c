@@ -596,8 +596,10 @@ static int handle_vring_fd(struct vu_dev *dev, struct vu_msg *m, int *fds, unsig
 		break;
 	case VU_SET_VRING_CALL: {
 		enum vu_call_kind kind = VU_CALL_SOCKET;
-		if (fd >= 0 && call_fd_prepare(dev, &fd, &kind) < 0)
+		if (fd >= 0 && call_fd_prepare(dev, &fd, &kind) < 0) {
+			close(fd); /* taken from fds[]: ours to close, or it leaks */
 			return -EINVAL;
+		}
 		close_fd(&vr->call_fd);
 		vr->call_fd = fd;
 		vr->call_kind = kind;
@@ -725,14 +727,23 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *m, int *fds, unsigned nfd
 			return -EINVAL;
 		vr->enabled = m->payload.state.num != 0;
 		return 0;
-	case VU_SET_SLAVE_REQ_FD:
+	case VU_SET_SLAVE_REQ_FD: {
+		struct stat st;
 		if (nfds != 1) {
 			nf_err("%s: SET_SLAVE_REQ_FD without exactly one fd", dev->name);
+			return -EINVAL;
+		}
+		/* The backend channel is one end of a socketpair; backend
+		 * requests (CONFIG_CHANGE_MSG) would be written to it, and a
+		 * pipe or file there could block or mean nothing. */
+		if (fstat(fds[0], &st) < 0 || !S_ISSOCK(st.st_mode)) {
+			nf_err("%s: SET_SLAVE_REQ_FD: the backend channel is not a socket", dev->name);
 			return -EINVAL;
 		}
 		close_fd(&dev->backend_fd);
 		dev->backend_fd = take_fd(fds, nfds, 0);
 		return 0;
+	}
 	case VU_GET_QUEUE_NUM:
 		return reply_u64(reply, m->hdr.request, 1);
 	case VU_GET_CONFIG: {

@@ -14,9 +14,12 @@ static const struct {
 	const char *name;
 	unsigned min_args, max_args;
 } verbs[] = {
-    {CSP_VERSION_REQ, "version", 0, 0}, {CSP_STATS, "stats", 0, 0},
-    {CSP_CAPTURE, "capture", 3, 4},	{CSP_ATTACH, "attach", 1, 1},
-    {CSP_DETACH, "detach", 1, 1},	{CSP_QUERY, "query", 1, 1},
+	{ CSP_VERSION_REQ, "version", 0, 0 },
+	{ CSP_STATS, "stats", 0, 0 },
+	{ CSP_CAPTURE, "capture", 3, 4 },
+	{ CSP_ATTACH, "attach", 1, CSP_MAX_ARGS }, /* the spec: a bpf= expression has spaces */
+	{ CSP_DETACH, "detach", 1, 1 },
+	{ CSP_QUERY, "query", 1, 1 },
 };
 
 int csp_req_parse(char *buf, size_t len, struct csp_req *req, char *err, size_t errlen)

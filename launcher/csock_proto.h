@@ -34,7 +34,8 @@
  *                      pcap_compile makes for DLT_EN10MB), CSP_BPF_HEX_LEN
  *                      hex digits per instruction, at most NF_BPF_MAX_INSNS.
  *   attach vecN:transport=NAME,...   ok TEXT: hot-plugs a transport into
- *                      vecN (a spare or a detached device)
+ *                      vecN (a spare or a detached device); the rest of the
+ *                      line is the spec (a bpf= expression may hold spaces)
  *   detach vecN        ok TEXT: takes vecN's transport away (link down)
  *   query vecN         ok SPEC: the device's transport spec ("" if none)
  *
@@ -66,7 +67,7 @@
 #define CSP_BPF_HEX_LEN 16
 /* The longest request: a capture with the largest filter. */
 #define CSP_REQ_MAX (NF_BPF_MAX_INSNS * CSP_BPF_HEX_LEN + 256)
-#define CSP_MAX_ARGS 8
+#define CSP_MAX_ARGS 64
 
 enum csp_verb { CSP_VERSION_REQ, CSP_STATS, CSP_CAPTURE, CSP_ATTACH, CSP_DETACH, CSP_QUERY };
 

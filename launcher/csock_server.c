@@ -307,9 +307,17 @@ static void req_hotplug(struct cs_server *cs, struct cs_client *c, const struct 
 		return;
 	}
 	switch (r->verb) {
-	case CSP_ATTACH:
-		rc = cs->hp.attach(cs->hp.ctx, r->args[0], reply, sizeof(reply));
+	case CSP_ATTACH: {
+		/* The words back into one spec: they were split at single
+		 * spaces, so this is the line as sent. */
+		char spec[CSP_REQ_MAX];
+		size_t n = 0;
+		for (unsigned a = 0; a < r->nargs && n < sizeof(spec); a++)
+			n += (size_t)snprintf(spec + n, sizeof(spec) - n, "%s%s", a ? " " : "",
+					      r->args[a]);
+		rc = cs->hp.attach(cs->hp.ctx, spec, reply, sizeof(reply));
 		break;
+	}
 	case CSP_DETACH:
 		rc = cs->hp.detach(cs->hp.ctx, index, reply, sizeof(reply));
 		break;

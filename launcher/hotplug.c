@@ -13,6 +13,7 @@
 #include "csock_proto.h"
 #include "csock_server.h"
 #include "options.h"
+#include "port.h"
 #include "transport.h"
 
 /* ---- client ---- */
@@ -23,7 +24,8 @@ int hp_config(const char *umid, const char *spec, char *reply, size_t len)
 	unsigned index;
 
 	if (strchr(spec, ':')) {
-		if (!nf_opt_is_device(spec) || strchr(spec, ' ')) {
+		/* Spaces only where bpf= takes a tcpdump expression. */
+		if (!nf_opt_is_device(spec) || (strchr(spec, ' ') && !strstr(spec, "bpf="))) {
 			snprintf(reply, len, "\"%s\": expected vecN:transport=NAME,key=value,...",
 				 spec);
 			return -EINVAL;
@@ -100,7 +102,8 @@ int nf_ctl_main(int argc, char **argv)
 
 /* ---- server (control socket thread) ---- */
 
-/* Whether the option list after "vecN:" in spec sets key. */
+/* Whether the option list after "vecN:" in spec sets key (bpf= takes the
+ * rest of the spec: nothing after it is an option). */
 static bool spec_has(const char *spec, const char *key)
 {
 	size_t kl = strlen(key);
@@ -108,6 +111,8 @@ static bool spec_has(const char *spec, const char *key)
 		p++;
 		if (strncmp(p, key, kl) == 0 && p[kl] == '=')
 			return true;
+		if (strncmp(p, "bpf=", 4) == 0)
+			break;
 	}
 	return false;
 }
@@ -118,21 +123,25 @@ static int spec_complete(struct nf_engine *eng, const char *spec, char *out, siz
 {
 	char fixed[64];
 	unsigned long index = strtoul(spec + 3, NULL, 10); /* nf_opt_is_device checked it */
-	size_t n = (size_t)snprintf(out, len, "%s", spec);
+	const char *colon = strchr(spec, ':');
+	size_t n = (size_t)(colon - spec) + 1;
 	if (n >= len)
 		return -EINVAL;
-	if (index > 63 || nf_engine_fixed_opts(eng, (unsigned)index, fixed, sizeof(fixed)) < 0)
-		return 0; /* no such device: attach says so */
-	for (char *opt = strtok(fixed, ","); opt; opt = strtok(NULL, ",")) {
-		char key[16];
-		snprintf(key, sizeof(key), "%.*s", (int)strcspn(opt, "="), opt);
-		if (spec_has(spec, key))
-			continue;
-		n += (size_t)snprintf(out + n, len - n, ",%s", opt);
-		if (n >= len)
-			return -EINVAL;
-	}
-	return 0;
+	memcpy(out, spec, n); /* "vecN:"; the defaults go first, bpf= may end the spec */
+	if (index <= 63 && nf_engine_fixed_opts(eng, (unsigned)index, fixed, sizeof(fixed)) == 0) {
+		char *save = NULL;
+		for (char *opt = strtok_r(fixed, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+			char key[16];
+			snprintf(key, sizeof(key), "%.*s", (int)strcspn(opt, "="), opt);
+			if (spec_has(spec, key))
+				continue;
+			n += (size_t)snprintf(out + n, len - n, "%s,", opt);
+			if (n >= len)
+				return -EINVAL;
+		}
+	} /* else no such device: attach says so */
+	n += (size_t)snprintf(out + n, len - n, "%s", colon + 1);
+	return n < len ? 0 : -EINVAL;
 }
 
 static int serve_attach(void *ctx, const char *spec, char *reply, size_t len)
@@ -157,7 +166,7 @@ static int serve_attach(void *ctx, const char *spec, char *reply, size_t len)
 		free(cfg);
 		return rc;
 	}
-	rc = cfg->transport->open(cfg, &port, reply, len);
+	rc = nf_port_open(cfg, &port, reply, len); /* with its receive filter, if any */
 	if (rc < 0)
 		goto err_release;
 	rc = nf_engine_attach(eng, cfg, port, reply, len); /* takes port */

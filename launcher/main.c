@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpfflash.h"
 #include "broker.h"
 #include "csock_proto.h"
 #include "csock_server.h"
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
+#include "port.h"
 #include "privs.h"
 #include "privsock.h"
 #include "stats_cmd.h"
@@ -298,11 +300,79 @@ static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 	return argv;
 }
 
-/* Text the guest wrote to /proc/mconsole. Nothing listens for it yet
- * beyond the log (bpfflash requests will). */
+/* bpfflash state: what guest_notify needs of the running appliance. */
+static struct {
+	struct launch *L;
+	struct nf_port **ports;
+	struct bx_buf *buf[MAX_DEVICES]; /* allocated on a device's first request */
+	bool refused_logged[MAX_DEVICES];
+} flash;
+
+static void bpfflash_request(const struct bx_req *r)
+{
+	char why[256];
+	if (r->eth >= flash.L->ndevs) {
+		nf_warn("bpfflash: the guest named eth%u; it has %u uml-nf NICs", r->eth,
+			flash.L->ndevs);
+		return;
+	}
+	const struct nf_devcfg *cfg = &flash.L->devs[r->eth];
+	if (!cfg->bpfflash) {
+		if (!flash.refused_logged[r->eth])
+			nf_warn("vec%u: the guest asked to load a receive filter: refused "
+				"(bpfflash=1 not given)", cfg->index);
+		flash.refused_logged[r->eth] = true;
+		return;
+	}
+	struct bx_buf **b = &flash.buf[r->eth];
+	if (!*b && !(*b = calloc(1, sizeof(**b))))
+		return;
+	struct bf_prog prog = { NULL, 0 };
+	static const struct sock_filter accept_all = BPF_STMT(BPF_RET | BPF_K, 0x40000);
+	int rc = 0;
+	switch (r->op) {
+	case BX_DATA:
+		if (bx_append(*b, r) < 0 && (*b)->len == sizeof((*b)->bytes))
+			nf_warn("vec%u: bpfflash: the guest sent more than %u instructions",
+				cfg->index, BF_MAX_INSNS);
+		return;
+	case BX_COMMIT:
+		rc = bx_commit(*b, r->count, &prog, why, sizeof(why));
+		break;
+	case BX_CLEAR:
+		/* Back to what the command line asked for, or to none. */
+		if (cfg->bpffile)
+			rc = bf_load_file(cfg->bpffile, &prog, why, sizeof(why));
+		else if (cfg->bpf_expr)
+			rc = bf_compile(cfg->bpf_expr, &prog, why, sizeof(why));
+		else
+			rc = bf_from_bytes(&accept_all, sizeof(accept_all), &prog, why, sizeof(why));
+		break;
+	}
+	if (rc == 0)
+		rc = nf_port_set_filter(flash.ports[r->eth], &prog, why, sizeof(why));
+	if (rc < 0)
+		nf_warn("vec%u: bpfflash: %s", cfg->index, why);
+	else if (r->op == BX_COMMIT)
+		nf_info("vec%u: the guest installed a receive filter of %u instructions",
+			cfg->index, prog.len);
+	else
+		nf_info("vec%u: the guest removed its receive filter", cfg->index);
+	bf_free(&prog);
+}
+
+/* Text the guest wrote to /proc/mconsole: bpfflash requests, else logged. */
 static void guest_notify(const char *text)
 {
-	nf_info("guest notification: %.120s", text);
+	struct bx_req r;
+	char why[128];
+	int rc = bx_parse(text, &r, why, sizeof(why));
+	if (rc == 0)
+		nf_info("guest notification: %.120s", text);
+	else if (rc < 0)
+		nf_warn("bpfflash: malformed request from the guest: %s", why);
+	else
+		bpfflash_request(&r);
 }
 
 static void drop_privileges(void)
@@ -404,7 +474,7 @@ int main(int argc, char **argv)
 	 * input starts nothing. */
 	struct nf_port *ports[MAX_DEVICES] = { 0 };
 	for (unsigned i = 0; i < L.ndevs; i++) {
-		rc = L.devs[i].transport->open(&L.devs[i], &ports[i], err, sizeof(err));
+		rc = nf_port_open(&L.devs[i], &ports[i], err, sizeof(err));
 		if (rc < 0) {
 			nf_err("%s", err);
 			status = EXIT_USAGE; /* a device the host cannot provide is bad input */
@@ -534,6 +604,8 @@ int main(int argc, char **argv)
 			g.panic_reboots = strtol(v, NULL, 0) != 0;
 	}
 	dump_engine = eng;
+	flash.L = &L;
+	flash.ports = ports;
 	nf_info("booting %s (%s) umid=%s%s", L.kernel, info.version, L.umid,
 		guest_cpu >= 0 ? "" : " (no CPU pinning)");
 	if (guest_cpu >= 0)
@@ -590,5 +662,7 @@ out_release:
 	for (unsigned i = 0; i < L.ndevs; i++)
 		nf_devcfg_release(&L.devs[i]);
 	free(L.guest_args);
+	for (unsigned i = 0; i < MAX_DEVICES; i++)
+		free(flash.buf[i]);
 	return status;
 }

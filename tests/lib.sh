@@ -22,6 +22,12 @@
 #   lab_bridge_taps          taps p-tap0/p-tap1 in ${P}host, each bridged to its
 #                            veth end (p-br0, p-br1): for the tap and hybrid
 #                            transports (LAB_VEC_TRANSPORT, LAB_VEC_IF0/1)
+#   lab_tap_bridges          bridges p-br0/p-br1 in ${P}host holding only p-veth0/
+#                            p-veth1, and ifup scripts $LAB_DIR/ifup0.sh and
+#                            ifup1.sh that put the tap they are given into p-br0/
+#                            p-br1 and bring it up: for taps created at start
+#                            (no ifname=; vecN:...,ifup=$LAB_DIR/ifupN.sh)
+#   lab_if_stat NS IF NAME   /sys/class/net/IF/statistics/NAME inside NS
 #   lab_uml_args IMG         set array LAB_UML_ARGS: NICs, mem, COW root over
 #                            IMG, consoles, umid, nfconf (common to both kinds)
 #   lab_start_appliance CMD..  run CMD in ${P}host, own process group, log to
@@ -49,6 +55,10 @@
 #   lab_umid_pids [UMID]     PIDs whose /proc/PID/cmdline contains UMID
 #                            (default $LAB_UMID), excluding this shell
 #   lab_log_tail [N]         last N lines of the appliance log, to stderr
+#   Two appliances back to back (see that section): lab_write_conf_pair,
+#   lab_guest_args NAME IMG, lab_start_bg NAME CMD.., lab_wait_log FILE RE [T],
+#   lab_stop_pid PID [TIMEOUT], lab_stats_field FILE DEV KEY,
+#   lab_capture_start NS IFACE FILTER / lab_capture_stop (tshark)
 #   step TEXT / pass TEXT / fail TEXT   progress lines; fail returns 1
 #   skip_check REASON        a check this machine cannot do: prints "SKIP:
 #                            REASON" (run.sh counts the test as skipped in part
@@ -62,9 +72,12 @@
 #                            false, or with UMLNF_REQUIRE_TUNED=1 (make test,
 #                            which builds it first) die
 #
-# Variables read: LAB_VEC_OPTS (options appended to both vecN: devices,
+# Variables read: LAB_TAP_USER (owner of lab_bridge_taps' taps, default none),
+# LAB_VEC_OPTS (options appended to both vecN: devices,
 # default "gro=1"), LAB_VEC_TRANSPORT (transport= of both devices, default
-# raw), LAB_VEC_IF0 / LAB_VEC_IF1 (their ifname=, default p-veth0 / p-veth1),
+# raw), LAB_VEC_IF0 / LAB_VEC_IF1 (their ifname=, default p-veth0 / p-veth1;
+# set but empty: no ifname=), LAB_VEC_EXTRA0 / LAB_VEC_EXTRA1 (options for
+# vec0 / vec1 only, e.g. ifup=...),
 # LAB_CPUS (CPU list for the appliance, default unset: no taskset),
 # LAB_LINUX_UML, LAB_KEEP, UMLNF_TUNED_KERNEL, UMLNF_CACHE,
 # UMLNF_REQUIRE_TUNED.
@@ -278,7 +291,8 @@ lab_write_conf() {
 lab_bridge_taps() {
 	local n
 	for n in 0 1; do
-		timeout 10 ip -n "$LAB_NS_HOST" tuntap add dev "p-tap$n" mode tap &&
+		timeout 10 ip -n "$LAB_NS_HOST" tuntap add dev "p-tap$n" mode tap \
+			${LAB_TAP_USER:+user "$LAB_TAP_USER"} &&
 		timeout 10 ip -n "$LAB_NS_HOST" link add "p-br$n" type bridge \
 			stp_state 0 forward_delay 0 &&
 		timeout 10 ip -n "$LAB_NS_HOST" link set "p-tap$n" master "p-br$n" &&
@@ -287,6 +301,27 @@ lab_bridge_taps() {
 		timeout 10 ip -n "$LAB_NS_HOST" link set "p-br$n" up ||
 			{ fail "tap/bridge p-tap$n/p-br$n"; return 1; }
 	done
+}
+
+# For taps that do not exist before the appliance starts (uml-nf or stock UML
+# without ifname=): the bridges of lab_bridge_taps without taps, and one ifup
+# script per bridge that adds the tap it is called with (ifup=PROG runs
+# "PROG IFNAME" in ${P}host, where the appliance runs).
+lab_tap_bridges() {
+	local n
+	for n in 0 1; do
+		timeout 10 ip -n "$LAB_NS_HOST" link add "p-br$n" type bridge \
+			stp_state 0 forward_delay 0 &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-veth$n" master "p-br$n" &&
+		timeout 10 ip -n "$LAB_NS_HOST" link set "p-br$n" up ||
+			{ fail "bridge p-br$n"; return 1; }
+		printf '#!/bin/sh\n# lab ifup: tap "$1" into p-br%s\nip link set "$1" master p-br%s && ip link set "$1" up\n' \
+			"$n" "$n" >"$LAB_DIR/ifup$n.sh" && chmod 755 "$LAB_DIR/ifup$n.sh" || return 1
+	done
+}
+
+lab_if_stat() {
+	timeout 5 ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
 }
 
 # Arguments shared by uml-nf and the stock kernel. The root is a per-run COW
@@ -298,9 +333,11 @@ lab_uml_args() {
 		{ fail "image ${1:-<none>} not found"; return 1; }
 	# shellcheck disable=SC2054 # the commas belong to UML's option syntax
 	local vo=${LAB_VEC_OPTS-gro=1} tr=${LAB_VEC_TRANSPORT:-raw}
+	local if0=${LAB_VEC_IF0-p-veth0} if1=${LAB_VEC_IF1-p-veth1}
+	local x0=${LAB_VEC_EXTRA0:-} x1=${LAB_VEC_EXTRA1:-}
 	LAB_UML_ARGS=(
-		"vec0:transport=$tr,ifname=${LAB_VEC_IF0:-p-veth0}${vo:+,$vo}"
-		"vec1:transport=$tr,ifname=${LAB_VEC_IF1:-p-veth1}${vo:+,$vo}"
+		"vec0:transport=$tr${if0:+,ifname=$if0}${vo:+,$vo}${x0:+,$x0}"
+		"vec1:transport=$tr${if1:+,ifname=$if1}${vo:+,$vo}${x1:+,$x1}"
 		mem=256M
 		"ubd0=$LAB_DIR/root.cow,$img"
 		root=/dev/ubda
@@ -587,4 +624,136 @@ lab_umid_pids() {
 		mapfile -d '' -t a 2>/dev/null <"$d/cmdline" || continue
 		case "${a[*]}" in *"$umid"*) _lab_running "$pid" && echo "$pid" ;; esac
 	done
+}
+
+# ---- two appliances back to back ---------------------------------------------
+# For transports that join two guests (bess, fd socketpairs): guest A routes
+# the client, guest B the server, and the link under test joins A's eth1 to
+# B's eth0:
+#
+#   client c-eth0 -- p-veth0 [A] eth1 ==link== eth0 [B] p-veth1 -- s-eth0 server
+#   A: IF0 10.0.1.1/24, IF1 10.0.3.1/24, 10.0.2.0/24 via 10.0.3.2
+#   B: IF0 10.0.3.2/24, IF1 10.0.2.1/24, 10.0.1.0/24 via 10.0.3.1
+
+LAB_LINK_A_ADDR=10.0.3.1
+LAB_LINK_B_ADDR=10.0.3.2
+
+# $LAB_DIR/conf-a and conf-b: router.conf of guests A and B (for nfconf=).
+lab_write_conf_pair() {
+	mkdir -p "$LAB_DIR/conf-a" "$LAB_DIR/conf-b" || return 1
+	cat >"$LAB_DIR/conf-a/router.conf" <<-EOF
+	HOSTNAME=$LAB_NAME-a
+	IF0_ADDR=$LAB_IF0_ADDR/24
+	IF1_ADDR=$LAB_LINK_A_ADDR/24
+	FORWARD=1
+	ROUTES="10.0.2.0/24 via $LAB_LINK_B_ADDR"
+	EOF
+	cat >"$LAB_DIR/conf-b/router.conf" <<-EOF
+	HOSTNAME=$LAB_NAME-b
+	IF0_ADDR=$LAB_LINK_B_ADDR/24
+	IF1_ADDR=$LAB_IF1_ADDR/24
+	FORWARD=1
+	ROUTES="10.0.1.0/24 via $LAB_LINK_A_ADDR"
+	EOF
+}
+
+# lab_guest_args NAME IMG [CONFDIR]: array LAB_GUEST_ARGS of everything but
+# the NICs for guest NAME (a or b): mem, COW root $LAB_DIR/NAME.cow over IMG,
+# consoles, umid $LAB_UMID-NAME (lab_destroy removes its run dir), nfconf
+# CONFDIR (default $LAB_DIR/conf-NAME).
+lab_guest_args() {
+	local img
+	img=$(readlink -f "$2" 2>/dev/null) && [ -f "$img" ] ||
+		{ fail "image ${2:-<none>} not found"; return 1; }
+	LAB_GUEST_ARGS=(
+		mem=256M
+		"ubd0=$LAB_DIR/$1.cow,$img"
+		root=/dev/ubda
+		con=null con0=fd:0,fd:1
+		"umid=$LAB_UMID-$1"
+		"nfconf=${3:-$LAB_DIR/conf-$1}"
+	)
+}
+
+# lab_start_bg NAME CMD...: like lab_start_appliance, for one more process:
+# CMD in ${P}host, its own process group, output in $LAB_DIR/NAME.log, PID in
+# LAB_BG_PID (tracked, so lab_destroy ends it and its group).
+lab_start_bg() {
+	local name=$1
+	shift
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+		done
+		exec setsid ip netns exec "$LAB_NS_HOST" "$@"
+	) </dev/null >"$LAB_DIR/$name.log" 2>&1 &
+	LAB_BG_PID=$!
+	_lab_track "$LAB_BG_PID"
+	LAB_PGIDS+=("$LAB_BG_PID")
+}
+
+# lab_wait_log FILE REGEX [TIMEOUT]: wait until FILE has a line matching
+# REGEX (grep -E), default 60 s.
+lab_wait_log() {
+	local i
+	for i in $(seq $((${3:-60} * 5))); do
+		grep -qaE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	fail "no line matching '$2' in $1 after ${3:-60}s"
+	return 1
+}
+
+# lab_stop_pid PID [TIMEOUT]: SIGTERM, wait up to TIMEOUT s (default 20),
+# then SIGKILL. Sets LAB_STOP_HOW=exited|killed; returns wait's status: the
+# exit status for a child of this shell (lab_start_bg's are), else 127.
+lab_stop_pid() {
+	local pid=$1 i
+	LAB_STOP_HOW=exited
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq $((${2:-20} * 10))); do
+		_lab_running "$pid" || break
+		sleep 0.1
+	done
+	if _lab_running "$pid"; then
+		LAB_STOP_HOW=killed
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+}
+
+# lab_stats_field FILE DEV KEY: KEY's value on FILE's last
+# "uml-nf: stats dev=DEV" line (empty if none).
+lab_stats_field() {
+	grep -a "uml-nf: stats dev=$2 " "$1" 2>/dev/null | tail -n 1 |
+		sed -n "s/.* $3=\([0-9-]*\).*/\1/p"
+}
+
+# lab_capture_start NS IFACE FILTER: tshark on IFACE in namespace NS (a full
+# name or client|server|host) into $LAB_DIR/IFACE.pcap, capture filter
+# FILTER, at most 5000 frames or 60 s; returns once tshark captures.
+lab_capture_start() {
+	local ns i
+	ns=$(_lab_ns "$1")
+	LAB_CAPTURE_FILE=$LAB_DIR/$2.pcap
+	timeout 70 ip netns exec "$ns" tshark -i "$2" -c 5000 -a duration:60 -w "$LAB_CAPTURE_FILE" \
+		-f "$3" </dev/null >"$LAB_DIR/$2.tshark.log" 2>&1 &
+	LAB_CAPTURE_PID=$!
+	_lab_track "$LAB_CAPTURE_PID"
+	for i in $(seq 50); do
+		grep -q 'Capturing on' "$LAB_DIR/$2.tshark.log" 2>/dev/null && { sleep 0.5; return 0; }
+		_lab_running "$LAB_CAPTURE_PID" || break
+		sleep 0.1
+	done
+	fail "tshark on $2 did not start: $(tail -n 2 "$LAB_DIR/$2.tshark.log")"
+	return 1
+}
+
+# lab_capture_stop: ends the capture; LAB_CAPTURE_FILE stays for tshark -r.
+lab_capture_stop() {
+	sleep 0.5
+	_lab_running "$LAB_CAPTURE_PID" && kill -INT "$LAB_CAPTURE_PID" 2>/dev/null
+	wait "$LAB_CAPTURE_PID" 2>/dev/null
+	return 0
 }

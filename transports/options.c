@@ -12,7 +12,7 @@
 
 /* Common options, in --help order. The index of each entry is fixed by the
  * enum below, which is how parsed values reach struct nf_devcfg. */
-enum { C_DEPTH, C_MAC, C_GRO, C_MTU, C_HEADROOM, C_VEC, C_MRG, C_COALESCE, C_BPFFILE, C_BPFFLASH, C_IFUP, C_COUNT };
+enum { C_DEPTH, C_MAC, C_GRO, C_MTU, C_HEADROOM, C_VEC, C_MRG, C_COALESCE, C_BPFFILE, C_BPF, C_BPFFLASH, C_COUNT };
 
 static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_DEPTH] = { "depth", NF_OPT_UINT, 1, 1024, false,
@@ -34,17 +34,21 @@ static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_COALESCE] = { "coalesce", NF_OPT_UINT, 0, 10000, false,
 			 "at most one receive interrupt per N microseconds, default 0 "
 			 "(uml-nf extension)", NULL },
-	[C_BPFFILE] = { "bpffile", NF_OPT_STRING, 0, 4096, false, "classic BPF filter file",
-			"not supported yet (lands with the bpf/ socket filters)" },
-	[C_BPFFLASH] = { "bpfflash", NF_OPT_BOOL, 0, 1, false, "allow guest to load BPF",
-			 "not supported yet (lands with the bpf/ socket filters)" },
-	[C_IFUP] = { "ifup", NF_OPT_STRING, 0, 4096, false, "host program run at ifup",
-		     "not supported yet" },
+	[C_BPFFILE] = { "bpffile", NF_OPT_STRING, 0, 4096, false,
+			"classic BPF receive filter: a file of 8-byte sock_filter records", NULL },
+	[C_BPF] = { "bpf", NF_OPT_STRING, 0, 4096, false,
+		    "receive filter as a tcpdump expression, compiled with libpcap; must come "
+		    "last: its value runs to the end of the spec, commas and '=' included "
+		    "(uml-nf extension)", NULL },
+	[C_BPFFLASH] = { "bpfflash", NF_OPT_BOOL, 0, 1, false,
+			 "1: the guest may replace the receive filter (uml-nf-bpfflash in the "
+			 "guest); default 0", NULL },
 };
 
 /* Transports the UML howto documents that uml-nf has not implemented yet, so
- * the error can say "not yet" instead of "unknown". */
-static const char *const planned_transports[] = { "tap", "hybrid", "gre", "l2tpv3", "bess", "fd" };
+ * the error can say "not yet" instead of "unknown". (ifup= is an option of
+ * the transports UML runs it for: see ifup.h.) */
+static const char *const planned_transports[] = { "gre", "l2tpv3" };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -190,6 +194,8 @@ static int pick_transport(const char *dev, char *spec, struct nf_devcfg *cfg, ch
 {
 	const char *name = NULL;
 	for (char *p = spec; p && *p;) {
+		if (strncmp(p, "bpf=", 4) == 0)
+			break; /* the rest is a filter expression */
 		if (strncmp(p, "transport=", 10) == 0) {
 			if (name)
 				return fail(err, errlen, "%s: transport: given twice", dev);
@@ -210,10 +216,17 @@ static int pick_transport(const char *dev, char *spec, struct nf_devcfg *cfg, ch
 	if (cfg->transport)
 		return 0;
 	for (unsigned i = 0; i < NF_ARRAY_SIZE(planned_transports); i++)
-		if (strcmp(buf, planned_transports[i]) == 0)
+		if (strcmp(buf, planned_transports[i]) == 0) {
+			char avail[128];
+			size_t off = 0;
+			avail[0] = '\0';
+			for (unsigned j = 0; j < nf_ntransports && off < sizeof(avail); j++)
+				off += (size_t)snprintf(avail + off, sizeof(avail) - off, "%s%s",
+							j ? ", " : "", nf_transports[j]->name);
 			return fail(err, errlen,
-				    "%s: transport: \"%s\" is not implemented yet (available: raw)",
-				    dev, buf);
+				    "%s: transport: \"%s\" is not implemented yet (available: %s)",
+				    dev, buf, avail);
+		}
 	return fail(err, errlen, "%s: transport: unknown transport \"%s\" (see --help)", dev, buf);
 }
 
@@ -247,7 +260,10 @@ int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errle
 	/* Split in place: "k=v,k=v". Stricter than UML, which silently drops
 	 * malformed pairs: here every pair must be key=value, once. */
 	for (char *pair = cfg->spec, *next; pair; pair = next) {
-		next = strchr(pair, ',');
+		/* bpf= takes the rest of the spec: expressions have commas
+		 * ("ip[2:2]") and '=' ("ether[12:2] = 0x800"). */
+		bool rest = strncmp(pair, "bpf=", 4) == 0;
+		next = rest ? NULL : strchr(pair, ',');
 		if (next)
 			*next++ = '\0';
 		if (*pair == '\0') {
@@ -261,7 +277,7 @@ int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errle
 		}
 		*eq = '\0';
 		const char *key = pair, *val = eq + 1;
-		if (strchr(val, '=')) {
+		if (!rest && strchr(val, '=')) {
 			rc = fail(err, errlen, "%s: %s: value may not contain '='", dev, key);
 			goto err_free;
 		}
@@ -307,6 +323,13 @@ int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errle
 	cfg->coalesce_us = common[C_COALESCE].set ? (unsigned)common[C_COALESCE].num : 0;
 	cfg->mac_set = common[C_MAC].set;
 	memcpy(cfg->mac, common[C_MAC].mac, 6);
+	if (common[C_BPFFILE].set && common[C_BPF].set) {
+		rc = fail(err, errlen, "%s: bpf: give bpffile= or bpf=, not both", dev);
+		goto err_free;
+	}
+	cfg->bpffile = common[C_BPFFILE].set ? common[C_BPFFILE].str : NULL;
+	cfg->bpf_expr = common[C_BPF].set ? common[C_BPF].str : NULL;
+	cfg->bpfflash = common[C_BPFFLASH].set && common[C_BPFFLASH].num;
 	return 0;
 
 err_free:

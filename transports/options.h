@@ -59,6 +59,9 @@ struct nf_devcfg {
 	unsigned coalesce_us;
 	bool mac_set;
 	uint8_t mac[6];
+	const char *bpffile;  /* bpffile=PATH, or NULL (points into spec) */
+	const char *bpf_expr; /* bpf=EXPRESSION (tcpdump syntax), or NULL */
+	bool bpfflash;        /* the guest may replace the filter */
 	/* transport options, indexed like the transport's table */
 	struct nf_optval topt[NF_MAX_TOPTS];
 	char *spec; /* owned copy of the text after "vecN:" */

@@ -7,9 +7,17 @@
 #include "util.h"
 
 extern const struct nf_transport nf_transport_raw;
+extern const struct nf_transport nf_transport_tap;
+extern const struct nf_transport nf_transport_hybrid;
+extern const struct nf_transport nf_transport_bess;
+extern const struct nf_transport nf_transport_fd;
 
 const struct nf_transport *const nf_transports[] = {
 	&nf_transport_raw,
+	&nf_transport_tap,
+	&nf_transport_hybrid,
+	&nf_transport_bess,
+	&nf_transport_fd,
 };
 
 const unsigned nf_ntransports = NF_ARRAY_SIZE(nf_transports);

@@ -24,6 +24,8 @@
 
 #include "options.h"
 
+struct bf_prog;
+
 /* Capability flags of an open port. */
 #define NF_CAP_VNET_HDR 0x1u /* frames carry a 10-byte virtio_net_hdr in front */
 #define NF_CAP_GSO 0x2u      /* and that header may describe GSO frames */
@@ -75,6 +77,13 @@ struct nf_transport {
 	 * -errno on a hard error (-ENETDOWN as for rx_batch). Datapath thread;
 	 * never blocks. */
 	int (*tx_batch)(struct nf_port *port, struct nf_pkt *pkts, unsigned n);
+
+	/* Optional: installs prog as the port's receive filter (bpffile=,
+	 * bpf=, bpfflash), for a transport whose receive path already has a
+	 * filter of its own to keep, or whose rx_fd is not where frames are
+	 * received. Without it the filter goes on rx_fd with SO_ATTACH_FILTER.
+	 * Returns 0 or -errno (-EOPNOTSUPP: no filter possible). Any thread. */
+	int (*set_filter)(struct nf_port *port, const struct bf_prog *prog);
 
 	/* Optional: re-attaches the host side after rx_batch or tx_batch
 	 * returned -ENETDOWN (the host interface went away, e.g. deleted and

@@ -148,6 +148,7 @@ for f in "${preset_files[@]}"; do
 	[ -f "$PRESET_DIR/$f" ] || die "$PRESET_DIR/$f missing"
 done
 [ -f "$SRC_DIR/udhcpc.script" ] || die "$SRC_DIR/udhcpc.script missing"
+[ -f "$SRC_DIR/uml-nf-bpfflash" ] || die "$SRC_DIR/uml-nf-bpfflash missing"
 for t in "${preset_tools[@]}"; do
 	[ -x "${t%%:*}" ] && continue
 	[ "$(id -u)" = 0 ] || die "${t%%:*} not found (install ${t#*:}: make deps)"
@@ -324,6 +325,7 @@ copy_tool() {
 
 mkdir -p "$root/run" "$root/etc/udhcpc"
 install -m 755 "$SRC_DIR/udhcpc.script" "$root/etc/udhcpc/default.script"
+install -D -m 755 "$SRC_DIR/uml-nf-bpfflash" "$root/usr/sbin/uml-nf-bpfflash"
 # The root is mounted read-only; DHCP's DNS servers go to the tmpfs on /run.
 [ -e "$root/etc/resolv.conf" ] || [ -L "$root/etc/resolv.conf" ] ||
 	ln -s ../run/resolv.conf "$root/etc/resolv.conf"

@@ -6,8 +6,8 @@ set -u
 
 lab_test_begin umlnf80 umlnf
 UMLNF=$(readlink -f "$UMLNF")
-UNIXSEND=${UNIXSEND:-build/unixsend}
-[ -x "$UNIXSEND" ] || die "$UNIXSEND not built (make build/unixsend)"
+UNIXSEND=${UMLNF_HELPERS:-build/test-helpers}/unixsend
+[ -x "$UNIXSEND" ] || die "$UNIXSEND not built (make test-helpers)"
 UNIXSEND=$(readlink -f "$UNIXSEND")
 INST=${UMLNF_RUNDIR:-/run/uml-nf}/$LAB_UMID
 SOCK=$INST/control.sock

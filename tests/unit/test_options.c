@@ -140,7 +140,10 @@ static const struct bad_case bad_cases[] = {
 	  "vec1: mac: expected six hex octets like 02:00:00:00:00:01, got \"2:00:00:00:00:01\"" },
 	{ "vec1:transport=raw,ifname=v0,colour=blue",
 	  "vec1: colour: unknown option for transport raw (known: depth, mac, gro, mtu, vec, mrg, coalesce, "
-	  "ifname)" },
+	  "bpffile, bpf, bpfflash, ifname, ifup)" },
+	{ "vec1:transport=tap,colour=blue",
+	  "vec1: colour: unknown option for transport tap (known: depth, mac, gro, mtu, vec, mrg, coalesce, "
+	  "bpffile, bpf, bpfflash, ifname, ifup)" },
 	{ "vec1:transport=raw,ifname=v0,gro=1,gro=0", "vec1: gro: given twice" },
 	{ "vec1:transport=raw,ifname=v0,ifname=v1", "vec1: ifname: given twice" },
 	{ "vec1:ifname=v0,gro=1", "vec1: transport: missing (e.g. transport=raw)" },
@@ -153,9 +156,14 @@ static const struct bad_case bad_cases[] = {
 	{ "vec1:transport=ra,ifname=v0", "vec1: transport: unknown transport \"ra\" (see --help)" },
 	{ "vec1:transport=rawx,ifname=v0",
 	  "vec1: transport: unknown transport \"rawx\" (see --help)" },
-	{ "vec1:transport=tap,ifname=v0",
-	  "vec1: transport: \"tap\" is not implemented yet (available: raw)" },
-	{ "vec1:transport=l2tpv3", "vec1: transport: \"l2tpv3\" is not implemented yet (available: raw)" },
+	{ "vec1:transport=gre,ifname=v0",
+	  "vec1: transport: \"gre\" is not implemented yet (available: raw, tap, hybrid, bess, fd)" },
+	{ "vec1:transport=l2tpv3",
+	  "vec1: transport: \"l2tpv3\" is not implemented yet (available: raw, tap, hybrid, bess, fd)" },
+	{ "vec1:transport=tapx", "vec1: transport: unknown transport \"tapx\" (see --help)" },
+	{ "vec1:transport=hybrid,ifname=tap0,ifup=", "vec1: ifup: empty value" },
+	{ "vec1:transport=tap,ifname=tap0/x", "vec1: ifname: \"tap0/x\" is not a valid interface name" },
+	{ "vec1:transport=tap,ifup=a,ifup=b", "vec1: ifup: given twice" },
 	{ "vec1:transport=raw", "vec1: ifname: required by transport raw" },
 	{ "vec1:transport=raw,gro=1", "vec1: ifname: required by transport raw" },
 	{ "vec1:transport=raw,ifname=abcdefghijklmnop",
@@ -173,8 +181,12 @@ static const struct bad_case bad_cases[] = {
 	{ "vec1:transport=raw,ifname=v0,headroom=2",
 	  "vec1: headroom: not supported yet: guest receive buffers are owned by virtio_net; "
 	  "it lands with the tunnel transports" },
-	{ "vec1:transport=raw,ifname=v0,bpfflash=1",
-	  "vec1: bpfflash: not supported yet (lands with the bpf/ socket filters)" },
+	{ "vec1:transport=raw,ifname=v0,bpffile=/f,bpf=icmp",
+	  "vec1: bpf: give bpffile= or bpf=, not both" },
+	{ "vec1:transport=raw,ifname=v0,bpfflash=yes", "vec1: bpfflash: expected 0 or 1, got \"yes\"" },
+	{ "vec1:transport=raw,ifname=v0,bpf=", "vec1: bpf: empty value" },
+	/* After bpf= everything is the expression: ifname is not seen. */
+	{ "vec1:transport=raw,bpf=icmp,ifname=v0", "vec1: ifname: required by transport raw" },
 	{ "vec01:transport=raw,ifname=v0",
 	  "vec01: device number must be 0..63 written in decimal" },
 	{ "vec00:transport=raw,ifname=v0",
@@ -207,6 +219,26 @@ static void test_refusals(void **state)
 		}
 	}
 	assert_int_equal(failures, 0);
+}
+
+/* bpf= takes the rest of the spec, commas and '=' included. */
+static void test_bpf_rest(void **state)
+{
+	(void)state;
+	struct nf_devcfg cfg;
+	char err[256] = "";
+	assert_int_equal(nf_opt_parse("vec2:transport=raw,ifname=v0,bpfflash=1,"
+				      "bpf=ip[2:2] = 40, or transport=x", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.bpf_expr, "ip[2:2] = 40, or transport=x");
+	assert_null(cfg.bpffile);
+	assert_true(cfg.bpfflash);
+	assert_string_equal(cfg.transport->name, "raw");
+	nf_devcfg_release(&cfg);
+	assert_int_equal(nf_opt_parse("vec2:transport=raw,bpffile=/x/f.bpf,ifname=v0", &cfg, err,
+				      sizeof(err)), 0);
+	assert_string_equal(cfg.bpffile, "/x/f.bpf");
+	assert_false(cfg.bpfflash);
+	nf_devcfg_release(&cfg);
 }
 
 /* A short error buffer truncates but stays a terminated string. */
@@ -254,14 +286,58 @@ static void test_registry(void **state)
 	assert_null(nf_transport_find("RAW"));
 	assert_null(nf_transport_find("ra"));
 	assert_null(nf_transport_find(""));
-	assert_null(nf_transport_find("tap"));
+	assert_null(nf_transport_find("ta"));
+	assert_null(nf_transport_find("gre"));
 	for (unsigned i = 0; i < nf_ntransports; i++)
 		assert_ptr_equal(nf_transport_find(nf_transports[i]->name), nf_transports[i]);
-	/* raw's table: ifname, required. */
-	assert_int_equal(raw->nopts, 1);
+	/* raw's table: ifname, required; ifup. */
+	assert_int_equal(raw->nopts, 2);
 	assert_string_equal(raw->opts[0].name, "ifname");
 	assert_true(raw->opts[0].required);
 	assert_int_equal(raw->opts[0].type, NF_OPT_IFNAME);
+	assert_string_equal(raw->opts[1].name, "ifup");
+	/* tap and hybrid: ifname optional (a tap is created without it). */
+	const char *const taps[] = { "tap", "hybrid" };
+	for (unsigned i = 0; i < 2; i++) {
+		const struct nf_transport *t = nf_transport_find(taps[i]);
+		assert_non_null(t);
+		assert_int_equal(t->nopts, 2);
+		assert_string_equal(t->opts[0].name, "ifname");
+		assert_false(t->opts[0].required);
+		assert_string_equal(t->opts[1].name, "ifup");
+		assert_int_equal(t->opts[1].type, NF_OPT_STRING);
+	}
+}
+
+/* The tap transports' lines: ifname optional, ifup a program path. */
+static void test_tap_lines(void **state)
+{
+	(void)state;
+	struct nf_devcfg cfg;
+	char err[256] = "";
+
+	assert_int_equal(nf_opt_parse("vec0:transport=tap", &cfg, err, sizeof(err)), 0);
+	assert_ptr_equal(cfg.transport, nf_transport_find("tap"));
+	assert_null(nf_devcfg_topt(&cfg, "ifname"));
+	assert_null(nf_devcfg_topt(&cfg, "ifup"));
+	nf_devcfg_release(&cfg);
+
+	assert_int_equal(nf_opt_parse("vec2:transport=hybrid,ifname=tapu1,ifup=/usr/local/bin/up.sh,"
+				      "gro=1,depth=128,vec=0",
+				      &cfg, err, sizeof(err)),
+			 0);
+	assert_ptr_equal(cfg.transport, nf_transport_find("hybrid"));
+	assert_string_equal(nf_devcfg_topt(&cfg, "ifname")->str, "tapu1");
+	assert_string_equal(nf_devcfg_topt(&cfg, "ifup")->str, "/usr/local/bin/up.sh");
+	assert_true(cfg.gro);
+	assert_false(cfg.vec);
+	assert_int_equal(cfg.depth, 128);
+	nf_devcfg_release(&cfg);
+
+	assert_int_equal(nf_opt_parse("vec0:transport=raw,ifname=p0,ifup=up", &cfg, err, sizeof(err)),
+			 0);
+	assert_string_equal(nf_devcfg_topt(&cfg, "ifup")->str, "up");
+	nf_devcfg_release(&cfg);
 }
 
 int main(void)
@@ -273,9 +349,11 @@ int main(void)
 		cmocka_unit_test(test_explicit_values),
 		cmocka_unit_test(test_input_untouched),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_bpf_rest),
 		cmocka_unit_test(test_short_error_buffer),
 		cmocka_unit_test(test_is_device),
 		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_tap_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

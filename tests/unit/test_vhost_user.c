@@ -1,20 +1,12 @@
-/* vhost-user protocol core (datapath/vhost_user.c) driven by a scripted fake
- * frontend that behaves like UML's virtio_uml (shared/reference/virtio-uml.md
- * §3): the device listens on a path in a temp directory, the test connects,
- * and for each message writes it (fds attached with SCM_RIGHTS), calls
- * vu_dev_handle() in the same thread, then reads and checks the reply.
- * Guest RAM is a memfd mapped by both sides.
- *
- * Guest physical layout (gpa == file offset == frontend user address, as in
- * UML; only [REGION_GPA, REGION_GPA + REGION_SIZE) is advertised):
- *
- *   0x100000 + q*0x4000   vring q: desc (16*256), avail at +0x1000, used at +0x2000
- *   0x200000              data buffers
+/* vhost-user protocol core (datapath/vhost_user.c) driven by the scripted
+ * fake frontend (fake_frontend.h) in synchronous mode: the device listens on
+ * a path in a temp directory, the test connects, and for each message
+ * writes it (fds attached with SCM_RIGHTS), calls vu_dev_handle() in the
+ * same thread, then reads and checks the reply. Guest RAM is a memfd mapped
+ * by both sides (layout in fake_frontend.h).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,27 +17,19 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fake_frontend.h"
 #include "log.h"
 #include "vhost_user.h"
-
-#define RAM_SIZE (4u << 20)
-#define REGION_GPA 0x100000ull
-#define REGION_SIZE 0x300000ull
-#define RING_NUM 256
-#define DATA_GPA 0x200000ull
 
 #define OFFERED                                                                      \
 	((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_MAC) |                   \
 	 (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_F_EVENT_IDX) |               \
 	 (1ull << VIRTIO_F_VERSION_1))
-#define PROTO_WANTED                                                                 \
-	((1ull << VU_PROTO_F_REPLY_ACK) | (1ull << VU_PROTO_F_SLAVE_REQ) |            \
-	 (1ull << VU_PROTO_F_CONFIG))
+#define PROTO_WANTED FF_PROTO_WANTED
 
 static const struct virtio_net_config net_config = {
 	.mac = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 },
@@ -93,32 +77,15 @@ static const struct vu_dev_ops hooks = {
 	.changed = hook_changed,
 };
 
-/* ---- the fake frontend -------------------------------------------------------------- */
+/* ---- the fixture -------------------------------------------------------------------- */
 
 struct fe {
 	char dir[64];
 	char path[128];
 	struct vu_dev dev;
 	bool dev_up;
-	int sock;              /* our end of the vhost-user connection */
-	int memfd;
-	uint8_t *ram;          /* whole memfd; gpa X is at ram + X */
-	int kick[VNET_NQUEUES]; /* our end of each kick eventfd */
-	int call[VNET_NQUEUES]; /* the guest's end of each call socketpair */
-	int slave;             /* the guest's end of the backend channel */
+	struct ff ff;
 };
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void close_fd(int *fd)
 {
@@ -127,29 +94,13 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		close(s);
-		return -1;
-	}
-	return s;
-}
-
 static int fe_setup(void **state)
 {
 	struct fe *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	f->sock = f->memfd = f->slave = -1;
-	for (unsigned i = 0; i < VNET_NQUEUES; i++)
-		f->kick[i] = f->call[i] = -1;
 	memset(&rec, 0, sizeof(rec));
+	f->ff.sock = f->ff.memfd = f->ff.slave = -1;
 	*state = f;
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/uml-nf-unit.XXXXXX");
@@ -159,18 +110,9 @@ static int fe_setup(void **state)
 	if (vu_dev_init(&f->dev, "vec0", f->path, &hooks, OFFERED, &net_config) < 0)
 		return -1;
 	f->dev_up = true;
-	f->sock = connect_to(f->path);
-	if (f->sock < 0 || vu_dev_accept(&f->dev) < 0 || f->dev.conn_fd < 0)
+	if (ff_open(&f->ff, f->path) < 0 || vu_dev_accept(&f->dev) < 0 || f->dev.conn_fd < 0)
 		return -1;
-
-	f->memfd = memfd_create("guest-ram", MFD_CLOEXEC);
-	if (f->memfd < 0 || ftruncate(f->memfd, RAM_SIZE) < 0)
-		return -1;
-	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-	if (f->ram == MAP_FAILED) {
-		f->ram = NULL;
-		return -1;
-	}
+	f->ff.sync = &f->dev;
 	return 0;
 }
 
@@ -179,185 +121,19 @@ static int fe_teardown(void **state)
 	struct fe *f = *state;
 	if (f->dev_up)
 		vu_dev_deinit(&f->dev);
-	close_fd(&f->sock);
-	close_fd(&f->memfd);
-	close_fd(&f->slave);
-	for (unsigned i = 0; i < VNET_NQUEUES; i++) {
-		close_fd(&f->kick[i]);
-		close_fd(&f->call[i]);
-	}
-	if (f->ram)
-		munmap(f->ram, RAM_SIZE);
+	ff_close(&f->ff);
 	unlink(f->path);
 	rmdir(f->dir);
 	free(f);
 	return 0;
 }
 
-/* Writes one message with optional fds. */
-static void fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload,
-		    uint32_t size, const int *fds, unsigned nfds)
-{
-	uint8_t buf[sizeof(struct vu_hdr) + 1024];
-	union {
-		char buf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} control;
-	struct vu_hdr hdr = { req, flags, size };
-	size_t len = sizeof(hdr);
-
-	assert_true(nfds <= VU_MAX_FDS);
-	memcpy(buf, &hdr, sizeof(hdr));
-	if (payload) {
-		assert_true(size <= sizeof(buf) - sizeof(hdr));
-		memcpy(buf + sizeof(hdr), payload, size);
-		len += size;
-	}
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	assert_int_equal(sendmsg(f->sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
-}
-
-static bool fe_readable(struct fe *f, int timeout_ms)
-{
-	struct pollfd p = { .fd = f->sock, .events = POLLIN };
-	return poll(&p, 1, timeout_ms) == 1;
-}
-
-/* Reads one reply; checks the flags are exactly REPLY|version. */
-static void fe_recv(struct fe *f, uint32_t req, struct vu_msg *r)
-{
-	assert_true(fe_readable(f, 1000));
-	assert_int_equal(recv(f->sock, &r->hdr, sizeof(r->hdr), MSG_WAITALL), sizeof(r->hdr));
-	assert_int_equal(r->hdr.request, req);
-	assert_int_equal(r->hdr.flags, VU_VERSION | VU_FLAG_REPLY);
-	assert_true(r->hdr.size <= sizeof(r->payload));
-	if (r->hdr.size)
-		assert_int_equal(recv(f->sock, r->payload.raw, r->hdr.size, MSG_WAITALL),
-				 r->hdr.size);
-}
-
-static void fe_no_reply(struct fe *f)
-{
-	assert_false(fe_readable(f, 0));
-}
-
-/* A message that expects an ack (NEED_REPLY): returns the u64 status. */
-static uint64_t fe_ack(struct fe *f, uint32_t req, const void *payload, uint32_t size,
-		       const int *fds, unsigned nfds)
-{
-	struct vu_msg r;
-	fe_send(f, req, VU_VERSION | VU_FLAG_NEED_REPLY, payload, size, fds, nfds);
-	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_recv(f, req, &r);
-	assert_int_equal(r.hdr.size, 8);
-	fe_no_reply(f);
-	return r.payload.u64;
-}
-
-/* A GET_* message with a u64 answer. */
-static uint64_t fe_get_u64(struct fe *f, uint32_t req)
-{
-	struct vu_msg r;
-	fe_send(f, req, VU_VERSION, NULL, 0, NULL, 0);
-	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_recv(f, req, &r);
-	assert_int_equal(r.hdr.size, 8);
-	fe_no_reply(f);
-	return r.payload.u64;
-}
-
-static uint64_t ring_gpa(unsigned q)
-{
-	return REGION_GPA + q * 0x4000ull;
-}
-
-static struct vu_mem_table one_region(void)
-{
-	/* virtio_uml always sends two slots, the second unused. */
-	struct vu_mem_table t = { .nregions = 1 };
-	t.regions[0] = (struct vu_region){ .guest_addr = REGION_GPA,
-					   .size = REGION_SIZE,
-					   .user_addr = REGION_GPA,
-					   .mmap_offset = REGION_GPA };
-	return t;
-}
-#define MEM_TABLE_SIZE (8 + 2 * 32)
-
 /* Boot and driver-bind phases up to and including SET_MEM_TABLE. */
 static void fe_boot(struct fe *f)
 {
-	int sp[2];
-
-	fe_send(f, VU_SET_OWNER, VU_VERSION, NULL, 0, NULL, 0);
-	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_no_reply(f);
-	assert_int_equal(fe_get_u64(f, VU_GET_FEATURES), OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
-	assert_int_equal(fe_get_u64(f, VU_GET_PROTOCOL_FEATURES) & PROTO_WANTED, PROTO_WANTED);
-	uint64_t proto = PROTO_WANTED;
-	assert_int_equal(fe_ack(f, VU_SET_PROTOCOL_FEATURES, &proto, 8, NULL, 0), 0);
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	assert_int_equal(fe_ack(f, VU_SET_SLAVE_REQ_FD, NULL, 0, &sp[1], 1), 0);
-	close(sp[1]);
-	f->slave = sp[0];
-
-	uint64_t features = OFFERED | (1ull << VU_F_PROTOCOL_FEATURES);
-	assert_int_equal(fe_ack(f, VU_SET_FEATURES, &features, 8, NULL, 0), 0);
-
-	struct vu_mem_table t = one_region();
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 0);
-}
-
-/* SET_VRING_CALL, NUM, BASE, ADDR for vring q (virtio_uml's order). */
-static void fe_vring_config(struct fe *f, unsigned q, uint64_t desc_gpa)
-{
-	int sp[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	uint64_t v = q;
-	assert_int_equal(fe_ack(f, VU_SET_VRING_CALL, &v, 8, &sp[1], 1), 0);
-	close(sp[1]);
-	close_fd(&f->call[q]);
-	f->call[q] = sp[0];
-
-	struct vu_vring_state st = { q, RING_NUM };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 0);
-	st.num = 0;
-	assert_int_equal(fe_ack(f, VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0), 0);
-	struct vu_vring_addr a = { .index = q,
-				   .desc = desc_gpa,
-				   .avail = desc_gpa + 0x1000,
-				   .used = desc_gpa + 0x2000,
-				   .log = ~0ull };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
-}
-
-/* SET_VRING_KICK with a fresh eventfd. */
-static void fe_vring_kick(struct fe *f, unsigned q)
-{
-	int efd = eventfd(0, EFD_CLOEXEC);
-	assert_true(efd >= 0);
-	uint64_t v = q;
-	assert_int_equal(fe_ack(f, VU_SET_VRING_KICK, &v, 8, &efd, 1), 0);
-	close_fd(&f->kick[q]);
-	f->kick[q] = efd;
-}
-
-static void fe_vring_enable(struct fe *f, unsigned q, unsigned on)
-{
-	struct vu_vring_state st = { q, on };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0), 0);
+	ff_boot(&f->ff, ~0ull);
+	assert_int_equal(f->ff.offered, OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
+	assert_int_equal(f->dev.acked, OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
 }
 
 /* Everything virtio_uml does before the guest's first packet. */
@@ -365,38 +141,13 @@ static void fe_bring_up(struct fe *f)
 {
 	fe_boot(f);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
-		fe_vring_config(f, q, ring_gpa(q));
+		ff_vring_config(&f->ff, q, FF_RING_GPA(q));
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
-		fe_vring_kick(f, q);
-		fe_vring_enable(f, q, 1);
+		ff_vring_kick(&f->ff, q);
+		ff_vring_enable(&f->ff, q, 1);
 	}
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
 		assert_true(f->dev.vrings[q].ready);
-}
-
-/* Guest side of vring q: publishes a chain of (gpa, len, write) buffers
- * starting at descriptor `first`. */
-struct gbuf {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-static void guest_add_chain(struct fe *f, unsigned q, uint16_t first, const struct gbuf *b,
-			    unsigned n)
-{
-	struct vring_desc *desc = (struct vring_desc *)(f->ram + ring_gpa(q));
-	struct vring_avail *avail = (struct vring_avail *)(f->ram + ring_gpa(q) + 0x1000);
-	for (unsigned i = 0; i < n; i++)
-		desc[first + i] = (struct vring_desc){
-			.addr = b[i].gpa,
-			.len = b[i].len,
-			.flags = (uint16_t)((b[i].write ? VRING_DESC_F_WRITE : 0) |
-					    (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
-			.next = (uint16_t)(first + i + 1),
-		};
-	avail->ring[avail->idx % RING_NUM] = first;
-	__atomic_store_n(&avail->idx, (uint16_t)(avail->idx + 1), __ATOMIC_RELEASE);
 }
 
 /* ---- the happy path ---------------------------------------------------------------- */
@@ -408,46 +159,46 @@ static void test_handshake(void **state)
 	int sp[2];
 
 	/* boot: SET_OWNER carries no NEED_REPLY and gets no reply */
-	fe_send(f, VU_SET_OWNER, VU_VERSION, NULL, 0, NULL, 0);
+	ff_send(&f->ff, VU_SET_OWNER, VU_VERSION, NULL, 0, NULL, 0);
 	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_no_reply(f);
+	ff_no_reply(&f->ff);
 
-	uint64_t features = fe_get_u64(f, VU_GET_FEATURES);
+	uint64_t features = ff_get_u64(&f->ff, VU_GET_FEATURES);
 	assert_int_equal(features, OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
-	uint64_t proto = fe_get_u64(f, VU_GET_PROTOCOL_FEATURES);
+	uint64_t proto = ff_get_u64(&f->ff, VU_GET_PROTOCOL_FEATURES);
 	assert_int_equal(proto, PROTO_WANTED); /* 3, 5, 9 */
 	assert_false(proto & (1ull << VU_PROTO_F_INBAND_NOTIFICATIONS));
 
 	/* Before REPLY_ACK is negotiated NEED_REPLY is not honoured... */
-	fe_send(f, VU_SET_OWNER, VU_VERSION | VU_FLAG_NEED_REPLY, NULL, 0, NULL, 0);
+	ff_send(&f->ff, VU_SET_OWNER, VU_VERSION | VU_FLAG_NEED_REPLY, NULL, 0, NULL, 0);
 	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_no_reply(f);
+	ff_no_reply(&f->ff);
 	/* ...but SET_PROTOCOL_FEATURES that turns it on is acked itself. */
 	proto = PROTO_WANTED;
-	fe_send(f, VU_SET_PROTOCOL_FEATURES, VU_VERSION | VU_FLAG_NEED_REPLY, &proto, 8, NULL, 0);
+	ff_send(&f->ff, VU_SET_PROTOCOL_FEATURES, VU_VERSION | VU_FLAG_NEED_REPLY, &proto, 8, NULL, 0);
 	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_recv(f, VU_SET_PROTOCOL_FEATURES, &r); /* checks flags == 0x5 */
+	ff_recv(&f->ff, VU_SET_PROTOCOL_FEATURES, &r); /* checks flags == 0x5 */
 	assert_int_equal(r.hdr.size, 8);
 	assert_int_equal(r.payload.u64, 0);
 	assert_int_equal(f->dev.protocol_features, PROTO_WANTED);
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	assert_int_equal(fe_ack(f, VU_SET_SLAVE_REQ_FD, NULL, 0, &sp[1], 1), 0);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_SLAVE_REQ_FD, NULL, 0, &sp[1], 1), 0);
 	close(sp[1]);
-	f->slave = sp[0];
+	f->ff.slave = sp[0];
 	assert_true(f->dev.backend_fd >= 0);
 
 	/* driver bind */
 	uint64_t acked = OFFERED | (1ull << VU_F_PROTOCOL_FEATURES);
-	assert_int_equal(fe_ack(f, VU_SET_FEATURES, &acked, 8, NULL, 0), 0);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_FEATURES, &acked, 8, NULL, 0), 0);
 	assert_int_equal(f->dev.acked, acked);
 
 	/* GET_CONFIG prefix reads: offset 0, size 1..8, reply 12 + size. */
 	for (uint32_t size = 1; size <= 8; size++) {
 		struct vu_config c = { .offset = 0, .size = size, .flags = 0 };
-		fe_send(f, VU_GET_CONFIG, VU_VERSION, &c, 12 + size, NULL, 0);
+		ff_send(&f->ff, VU_GET_CONFIG, VU_VERSION, &c, 12 + size, NULL, 0);
 		assert_int_equal(vu_dev_handle(&f->dev), 0);
-		fe_recv(f, VU_GET_CONFIG, &r);
+		ff_recv(&f->ff, VU_GET_CONFIG, &r);
 		assert_int_equal(r.hdr.size, 12 + size);
 		assert_int_equal(r.payload.config.offset, 0);
 		assert_int_equal(r.payload.config.size, size);
@@ -456,24 +207,24 @@ static void test_handshake(void **state)
 			assert_int_equal(r.payload.config.data[size - 1], net_config.mac[size - 1]);
 		if (size >= 7)
 			assert_int_equal(r.payload.config.data[6], VIRTIO_NET_S_LINK_UP);
-		fe_no_reply(f);
+		ff_no_reply(&f->ff);
 	}
 
-	struct vu_mem_table t = one_region();
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 0);
+	struct vu_mem_table t = ff_one_region();
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, &f->ff.memfd, 1), 0);
 	assert_true(f->dev.mem_set);
 	assert_int_equal(f->dev.mem.nregions, 1);
 
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
-		fe_vring_config(f, q, ring_gpa(q));
-		assert_int_equal(f->dev.vrings[q].num, RING_NUM);
+		ff_vring_config(&f->ff, q, FF_RING_GPA(q));
+		assert_int_equal(f->dev.vrings[q].num, FF_RING_NUM);
 		assert_true(f->dev.vrings[q].addr_set);
 		assert_true(f->dev.vrings[q].call_fd >= 0);
 		assert_false(f->dev.vrings[q].ready);
 	}
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
 		unsigned nwatch = rec.nwatch;
-		fe_vring_kick(f, q);
+		ff_vring_kick(&f->ff, q);
 		struct vu_vring *vr = &f->dev.vrings[q];
 		/* kick_watch got the core's copy of our eventfd */
 		assert_int_equal(rec.nwatch, nwatch + 1);
@@ -484,7 +235,7 @@ static void test_handshake(void **state)
 		 * frontend's file flags alone (the file is shared with it). */
 		assert_false(fcntl(vr->kick_fd, F_GETFL) & O_NONBLOCK);
 		uint64_t one = 1, got = 0;
-		assert_int_equal(write(f->kick[q], &one, 8), 8);
+		assert_int_equal(write(f->ff.kick[q], &one, 8), 8);
 		assert_int_equal(read(vr->kick_fd, &got, 8), 8);
 		assert_int_equal(got, 1);
 		/* bit 30 negotiated: kicked but not ready until enabled */
@@ -492,35 +243,35 @@ static void test_handshake(void **state)
 		assert_false(vr->ready);
 
 		unsigned nchanged = rec.nchanged;
-		fe_vring_enable(f, q, 1);
+		ff_vring_enable(&f->ff, q, 1);
 		assert_true(vr->ready);
 		assert_true(rec.nchanged > nchanged);
 		assert_true(vr->vq.event_idx);
-		assert_int_equal(vr->vq.num, RING_NUM);
+		assert_int_equal(vr->vq.num, FF_RING_NUM);
 		assert_null(f->dev.broken);
 	}
 
 	/* The call fd reaches the guest's end: 8 bytes per call. */
 	uint64_t got = 0;
 	assert_int_equal(vu_vring_call(&f->dev, 0), 0);
-	assert_int_equal(read(f->call[0], &got, 8), 8);
+	assert_int_equal(read(f->ff.call[0], &got, 8), 8);
 	assert_int_equal(got, 1);
 
 	/* After DRIVER_OK the guest reads the status with an 8-byte prefix. */
 	struct vu_config c = { .offset = 0, .size = 8 };
-	fe_send(f, VU_GET_CONFIG, VU_VERSION, &c, 20, NULL, 0);
+	ff_send(&f->ff, VU_GET_CONFIG, VU_VERSION, &c, 20, NULL, 0);
 	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_recv(f, VU_GET_CONFIG, &r);
+	ff_recv(&f->ff, VU_GET_CONFIG, &r);
 	assert_int_equal(r.hdr.size, 20);
 	assert_int_equal(r.payload.config.data[6] | r.payload.config.data[7] << 8,
 			 VIRTIO_NET_S_LINK_UP);
 
 	/* Driver unbind: ENABLE 0 in reverse order, then GET_FEATURES. */
 	for (unsigned q = VNET_NQUEUES; q-- > 0;) {
-		fe_vring_enable(f, q, 0);
+		ff_vring_enable(&f->ff, q, 0);
 		assert_false(f->dev.vrings[q].ready);
 	}
-	assert_int_equal(fe_get_u64(f, VU_GET_FEATURES), features);
+	assert_int_equal(ff_get_u64(&f->ff, VU_GET_FEATURES), features);
 }
 
 /* A chain the guest puts in the tx ring comes out of vq_pop with the bytes the
@@ -534,10 +285,10 @@ static void test_tx_end_to_end(void **state)
 				    "an ethernet frame";
 
 	fe_bring_up(f);
-	memcpy(f->ram + DATA_GPA, frame, sizeof(frame));
-	const struct gbuf b[] = { { DATA_GPA, sizeof(frame), false },
-				  { DATA_GPA + 0x1000, 64, true } };
-	guest_add_chain(f, VNET_Q_TX, 5, b, 2);
+	memcpy(f->ff.ram + FF_DATA_GPA, frame, sizeof(frame));
+	const struct ff_buf b[] = { { FF_DATA_GPA, sizeof(frame), false },
+				  { FF_DATA_GPA + 0x1000, 64, true } };
+	ff_post_at(&f->ff, VNET_Q_TX, 5, b, 2);
 
 	struct vq *q = &f->dev.vrings[VNET_Q_TX].vq;
 	assert_int_equal(vq_pop(q, &c), 1);
@@ -547,14 +298,14 @@ static void test_tx_end_to_end(void **state)
 	assert_int_equal(c.out_len, sizeof(frame));
 	assert_int_equal(c.in_len, 64);
 	/* the core's pointer, not ours, and the same bytes */
-	assert_ptr_not_equal(c.iov[0].iov_base, f->ram + DATA_GPA);
+	assert_ptr_not_equal(c.iov[0].iov_base, f->ff.ram + FF_DATA_GPA);
 	assert_memory_equal(c.iov[0].iov_base, frame, sizeof(frame));
 	memcpy(c.iov[1].iov_base, "reply", 5);
-	assert_memory_equal(f->ram + DATA_GPA + 0x1000, "reply", 5);
+	assert_memory_equal(f->ff.ram + FF_DATA_GPA + 0x1000, "reply", 5);
 
 	vq_push(q, c.head, 5);
 	vq_flush(q);
-	struct vring_used *used = (struct vring_used *)(f->ram + ring_gpa(VNET_Q_TX) + 0x2000);
+	struct vring_used *used = (struct vring_used *)(f->ff.ram + FF_RING_GPA(VNET_Q_TX) + 0x2000);
 	assert_int_equal(used->idx, 1);
 	assert_int_equal(used->ring[0].id, 5);
 	assert_int_equal(used->ring[0].len, 5);
@@ -570,24 +321,24 @@ static void test_get_vring_base(void **state)
 
 	fe_bring_up(f);
 	for (uint16_t i = 0; i < 3; i++)
-		guest_add_chain(f, VNET_Q_TX, i, (struct gbuf[]){ { DATA_GPA, 60, false } }, 1);
+		ff_post_at(&f->ff, VNET_Q_TX, i, (struct ff_buf[]){ { FF_DATA_GPA, 60, false } }, 1);
 	struct vq *q = &f->dev.vrings[VNET_Q_TX].vq;
 	assert_int_equal(vq_pop(q, &c), 1);
 	assert_int_equal(vq_pop(q, &c), 1);
 
 	struct vu_vring_state st = { VNET_Q_TX, 0 };
-	fe_send(f, VU_GET_VRING_BASE, VU_VERSION, &st, sizeof(st), NULL, 0);
+	ff_send(&f->ff, VU_GET_VRING_BASE, VU_VERSION, &st, sizeof(st), NULL, 0);
 	assert_int_equal(vu_dev_handle(&f->dev), 0);
-	fe_recv(f, VU_GET_VRING_BASE, &r);
+	ff_recv(&f->ff, VU_GET_VRING_BASE, &r);
 	assert_int_equal(r.hdr.size, sizeof(st));
 	assert_int_equal(r.payload.state.index, VNET_Q_TX);
 	assert_int_equal(r.payload.state.num, 2);
-	fe_no_reply(f);
+	ff_no_reply(&f->ff);
 	assert_false(f->dev.vrings[VNET_Q_TX].ready); /* stopped */
 	assert_true(f->dev.vrings[VNET_Q_RX].ready);  /* others untouched */
 
 	/* A new kick restarts it where it stopped: the third chain is next. */
-	fe_vring_kick(f, VNET_Q_TX);
+	ff_vring_kick(&f->ff, VNET_Q_TX);
 	assert_true(f->dev.vrings[VNET_Q_TX].ready);
 	assert_int_equal(vq_pop(q, &c), 1);
 	assert_int_equal(c.head, 2);
@@ -602,10 +353,10 @@ static void test_no_protocol_features_bit(void **state)
 
 	fe_boot(f);
 	uint64_t acked = OFFERED; /* second SET_FEATURES without bit 30 */
-	assert_int_equal(fe_ack(f, VU_SET_FEATURES, &acked, 8, NULL, 0), 0);
-	fe_vring_config(f, VNET_Q_RX, ring_gpa(VNET_Q_RX));
+	assert_int_equal(ff_ack(&f->ff, VU_SET_FEATURES, &acked, 8, NULL, 0), 0);
+	ff_vring_config(&f->ff, VNET_Q_RX, FF_RING_GPA(VNET_Q_RX));
 	assert_false(f->dev.vrings[VNET_Q_RX].ready);
-	fe_vring_kick(f, VNET_Q_RX);
+	ff_vring_kick(&f->ff, VNET_Q_RX);
 	assert_true(f->dev.vrings[VNET_Q_RX].ready);
 }
 
@@ -617,11 +368,11 @@ static void test_unknown_request(void **state)
 
 	fe_boot(f);
 	uint64_t junk = 0x1234;
-	assert_int_equal(fe_ack(f, 63, &junk, 8, NULL, 0), 1);
-	assert_int_equal(fe_ack(f, VU_SET_LOG_BASE, &junk, 8, NULL, 0), 1);
-	assert_int_equal(fe_ack(f, VU_SET_CONFIG, &junk, 8, NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, 63, &junk, 8, NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_LOG_BASE, &junk, 8, NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_CONFIG, &junk, 8, NULL, 0), 1);
 	assert_true(f->dev.conn_fd >= 0);
-	assert_int_equal(fe_get_u64(f, VU_GET_FEATURES), OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
+	assert_int_equal(ff_get_u64(&f->ff, VU_GET_FEATURES), OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
 }
 
 static void test_set_features_unoffered(void **state)
@@ -631,13 +382,13 @@ static void test_set_features_unoffered(void **state)
 	fe_boot(f);
 	uint64_t before = f->dev.acked;
 	uint64_t v = OFFERED | (1ull << VIRTIO_F_RING_PACKED);
-	assert_int_equal(fe_ack(f, VU_SET_FEATURES, &v, 8, NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_FEATURES, &v, 8, NULL, 0), 1);
 	assert_int_equal(f->dev.acked, before);
 	v = 1ull << VU_PROTO_F_INBAND_NOTIFICATIONS;
-	assert_int_equal(fe_ack(f, VU_SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 1);
 	assert_int_equal(f->dev.protocol_features, PROTO_WANTED);
 	/* too short a payload */
-	assert_int_equal(fe_ack(f, VU_SET_FEATURES, &v, 4, NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_FEATURES, &v, 4, NULL, 0), 1);
 	assert_int_equal(f->dev.acked, before);
 }
 
@@ -646,31 +397,31 @@ static void test_vring_args(void **state)
 	struct fe *f = *state;
 
 	fe_boot(f);
-	struct vu_vring_state st = { 7, RING_NUM };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
+	struct vu_vring_state st = { 7, FF_RING_NUM };
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
 	st = (struct vu_vring_state){ 0, 0 };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
 	st.num = VRING_MAX_SIZE + 1;
-	assert_int_equal(fe_ack(f, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
 	st.num = 100; /* split rings are a power of two */
-	assert_int_equal(fe_ack(f, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0), 1);
 	assert_int_equal(f->dev.vrings[0].num, 0);
 	st = (struct vu_vring_state){ VNET_NQUEUES, 1 };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0), 1);
-	assert_int_equal(fe_ack(f, VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0), 1);
 	struct vu_vring_addr a = { .index = 200 };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 1);
 
 	/* kick for a vring that does not exist: refused and its fd not kept */
-	int fds_before = count_fds();
+	int fds_before = ff_count_fds();
 	int efd = eventfd(0, EFD_CLOEXEC);
 	uint64_t v = 7;
-	assert_int_equal(fe_ack(f, VU_SET_VRING_KICK, &v, 8, &efd, 1), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_KICK, &v, 8, &efd, 1), 1);
 	/* "no fd" flag set but an fd attached */
 	v = 0 | VU_VRING_NOFD_MASK;
-	assert_int_equal(fe_ack(f, VU_SET_VRING_CALL, &v, 8, &efd, 1), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_CALL, &v, 8, &efd, 1), 1);
 	close(efd);
-	assert_int_equal(count_fds(), fds_before);
+	assert_int_equal(ff_count_fds(), fds_before);
 	assert_int_equal(rec.nwatch, 0);
 	assert_true(f->dev.conn_fd >= 0);
 }
@@ -683,46 +434,46 @@ static void test_mem_table_bad(void **state)
 	const struct gm_region before = f->dev.mem.regions[0];
 	int extra = memfd_create("extra", MFD_CLOEXEC);
 	assert_true(extra >= 0);
-	int fds_before = count_fds();
-	struct vu_mem_table t = one_region();
+	int fds_before = ff_count_fds();
+	struct vu_mem_table t = ff_one_region();
 
 	t.nregions = 0;
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 1);
-	assert_int_equal(count_fds(), fds_before);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, &f->ff.memfd, 1), 1);
+	assert_int_equal(ff_count_fds(), fds_before);
 
 	/* nine regions cannot be described; the message stays within size */
 	t.nregions = 9;
-	int nine[8] = { f->memfd, extra, f->memfd, extra, f->memfd, extra, f->memfd, extra };
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, sizeof(t), nine, 8), 1);
-	assert_int_equal(count_fds(), fds_before);
+	int nine[8] = { f->ff.memfd, extra, f->ff.memfd, extra, f->ff.memfd, extra, f->ff.memfd, extra };
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, sizeof(t), nine, 8), 1);
+	assert_int_equal(ff_count_fds(), fds_before);
 
 	/* one region, two fds */
-	t = one_region();
-	int two[2] = { f->memfd, extra };
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, two, 2), 1);
-	assert_int_equal(count_fds(), fds_before);
+	t = ff_one_region();
+	int two[2] = { f->ff.memfd, extra };
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, two, 2), 1);
+	assert_int_equal(ff_count_fds(), fds_before);
 
 	/* two regions, one fd */
 	t.nregions = 2;
 	t.regions[1] = (struct vu_region){ 0x800000, 0x1000, 0x800000, 0 };
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 1);
-	assert_int_equal(count_fds(), fds_before);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, &f->ff.memfd, 1), 1);
+	assert_int_equal(ff_count_fds(), fds_before);
 
 	/* one region, no fd */
-	t = one_region();
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, NULL, 0), 1);
+	t = ff_one_region();
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, NULL, 0), 1);
 
 	/* overlapping regions: mapped, then refused and unmapped */
 	t.nregions = 2;
 	t.regions[1] = t.regions[0];
-	int same[2] = { f->memfd, f->memfd };
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, same, 2), 1);
-	assert_int_equal(count_fds(), fds_before);
+	int same[2] = { f->ff.memfd, f->ff.memfd };
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, same, 2), 1);
+	assert_int_equal(ff_count_fds(), fds_before);
 
 	/* the table header promises more regions than the payload carries */
-	t = one_region();
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, 8 + 16, &f->memfd, 1), 1);
-	assert_int_equal(count_fds(), fds_before);
+	t = ff_one_region();
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, 8 + 16, &f->ff.memfd, 1), 1);
+	assert_int_equal(ff_count_fds(), fds_before);
 
 	/* The old map survived every refusal. */
 	assert_true(f->dev.mem_set);
@@ -738,21 +489,21 @@ static void test_mem_table_bad_region(void **state)
 	struct fe *f = *state;
 
 	fe_boot(f);
-	int fds_before = count_fds();
-	struct vu_mem_table t = one_region();
+	int fds_before = ff_count_fds();
+	struct vu_mem_table t = ff_one_region();
 	t.regions[0].size = 0;
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 1);
-	t = one_region();
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, &f->ff.memfd, 1), 1);
+	t = ff_one_region();
 	t.regions[0].guest_addr = UINT64_MAX - 0xfff;
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 1);
-	t = one_region();
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, &f->ff.memfd, 1), 1);
+	t = ff_one_region();
 	t.regions[0].mmap_offset = UINT64_MAX - 0xfff;
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, &f->ff.memfd, 1), 1);
 	/* past the end of the file (touching it would raise SIGBUS) */
-	t = one_region();
-	t.regions[0].size = RAM_SIZE - REGION_GPA + 0x1000;
-	assert_int_equal(fe_ack(f, VU_SET_MEM_TABLE, &t, MEM_TABLE_SIZE, &f->memfd, 1), 1);
-	assert_int_equal(count_fds(), fds_before);
+	t = ff_one_region();
+	t.regions[0].size = FF_RAM_SIZE - FF_REGION_GPA + 0x1000;
+	assert_int_equal(ff_ack(&f->ff, VU_SET_MEM_TABLE, &t, FF_MEM_TABLE_SIZE, &f->ff.memfd, 1), 1);
+	assert_int_equal(ff_count_fds(), fds_before);
 	assert_true(f->dev.mem_set);
 }
 
@@ -762,21 +513,21 @@ static void test_ring_outside_memory(void **state)
 
 	fe_boot(f);
 	/* desc in memory, used ring past the end of the region */
-	fe_vring_config(f, VNET_Q_RX, REGION_GPA + REGION_SIZE - 0x2000);
-	fe_vring_kick(f, VNET_Q_RX);
+	ff_vring_config(&f->ff, VNET_Q_RX, FF_REGION_GPA + FF_REGION_SIZE - 0x2000);
+	ff_vring_kick(&f->ff, VNET_Q_RX);
 	assert_null(f->dev.broken);
 	unsigned nchanged = rec.nchanged;
 	/* The message that breaks the device is refused (ack 1). */
 	struct vu_vring_state st = { VNET_Q_RX, 1 };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0), 1);
 	assert_non_null(f->dev.broken);
 	assert_false(f->dev.vrings[VNET_Q_RX].ready);
 	assert_true(rec.nchanged > nchanged);
 
 	/* Broken stays broken for the session: a good ring does not start. */
-	fe_vring_config(f, VNET_Q_TX, ring_gpa(VNET_Q_TX));
-	fe_vring_kick(f, VNET_Q_TX);
-	fe_vring_enable(f, VNET_Q_TX, 1);
+	ff_vring_config(&f->ff, VNET_Q_TX, FF_RING_GPA(VNET_Q_TX));
+	ff_vring_kick(&f->ff, VNET_Q_TX);
+	ff_vring_enable(&f->ff, VNET_Q_TX, 1);
 	assert_false(f->dev.vrings[VNET_Q_TX].ready);
 	assert_true(f->dev.conn_fd >= 0);
 }
@@ -786,10 +537,10 @@ static void test_ring_misaligned(void **state)
 	struct fe *f = *state;
 
 	fe_boot(f);
-	fe_vring_config(f, VNET_Q_RX, ring_gpa(VNET_Q_RX) + 8); /* desc needs 16 */
-	fe_vring_kick(f, VNET_Q_RX);
+	ff_vring_config(&f->ff, VNET_Q_RX, FF_RING_GPA(VNET_Q_RX) + 8); /* desc needs 16 */
+	ff_vring_kick(&f->ff, VNET_Q_RX);
 	struct vu_vring_state st = { VNET_Q_RX, 1 };
-	assert_int_equal(fe_ack(f, VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0), 1);
+	assert_int_equal(ff_ack(&f->ff, VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0), 1);
 	assert_non_null(f->dev.broken);
 	assert_false(f->dev.vrings[VNET_Q_RX].ready);
 }
@@ -815,8 +566,8 @@ static void assert_session_gone(struct fe *f)
 	}
 	/* Our end sees the close (a reset when unread bytes were dropped). */
 	char c;
-	assert_true(fe_readable(f, 1000));
-	ssize_t n = recv(f->sock, &c, 1, 0);
+	assert_true(ff_readable(&f->ff, 1000));
+	ssize_t n = recv(f->ff.sock, &c, 1, 0);
 	assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
 }
 
@@ -826,8 +577,8 @@ static void test_oversize_message(void **state)
 
 	fe_bring_up(f);
 	uint8_t big[VU_PAYLOAD_MAX + 1] = { 0 };
-	fe_send(f, VU_SET_MEM_TABLE, VU_VERSION | VU_FLAG_NEED_REPLY, big, sizeof(big),
-		&f->memfd, 1);
+	ff_send(&f->ff, VU_SET_MEM_TABLE, VU_VERSION | VU_FLAG_NEED_REPLY, big, sizeof(big),
+		&f->ff.memfd, 1);
 	assert_true(vu_dev_handle(&f->dev) < 0);
 	assert_session_gone(f);
 	assert_int_equal(rec.nunwatch, VNET_NQUEUES);
@@ -838,7 +589,7 @@ static void test_bad_version(void **state)
 	struct fe *f = *state;
 
 	fe_boot(f);
-	fe_send(f, VU_GET_FEATURES, 0x2, NULL, 0, NULL, 0);
+	ff_send(&f->ff, VU_GET_FEATURES, 0x2, NULL, 0, NULL, 0);
 	assert_int_equal(vu_dev_handle(&f->dev), -EPROTO);
 	assert_session_gone(f);
 }
@@ -847,7 +598,7 @@ static void test_eof(void **state)
 {
 	struct fe *f = *state;
 
-	int fds_idle = count_fds();
+	int fds_idle = ff_count_fds();
 	fe_bring_up(f);
 	int kick_fds[VNET_NQUEUES];
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
@@ -855,11 +606,11 @@ static void test_eof(void **state)
 	assert_int_equal(rec.nunwatch, 0);
 
 	/* The guest goes away: its fds close with it. */
-	close_fd(&f->sock);
-	close_fd(&f->slave);
+	close_fd(&f->ff.sock);
+	close_fd(&f->ff.slave);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
-		close_fd(&f->kick[q]);
-		close_fd(&f->call[q]);
+		close_fd(&f->ff.kick[q]);
+		close_fd(&f->ff.call[q]);
 	}
 	unsigned nchanged = rec.nchanged;
 	assert_int_equal(vu_dev_handle(&f->dev), -ECONNRESET);
@@ -880,11 +631,11 @@ static void test_eof(void **state)
 		assert_int_equal(f->dev.vrings[q].call_fd, -1);
 	}
 	/* Nothing of the session is left open: idle had sock + conn_fd. */
-	assert_int_equal(count_fds(), fds_idle - 2);
+	assert_int_equal(ff_count_fds(), fds_idle - 2);
 
 	/* A new frontend can connect and start over. */
-	f->sock = connect_to(f->path);
-	assert_true(f->sock >= 0);
+	f->ff.sock = ff_connect(f->path);
+	assert_true(f->ff.sock >= 0);
 	assert_int_equal(vu_dev_accept(&f->dev), 0);
 	assert_int_equal(f->dev.acked, 0); /* kept for statistics until a new frontend */
 	fe_bring_up(f);
@@ -895,7 +646,7 @@ static void test_second_frontend(void **state)
 {
 	struct fe *f = *state;
 
-	int other = connect_to(f->path);
+	int other = ff_connect(f->path);
 	assert_true(other >= 0);
 	assert_int_equal(vu_dev_accept(&f->dev), -EBUSY);
 	char c;
@@ -903,7 +654,7 @@ static void test_second_frontend(void **state)
 	close(other);
 	/* nothing pending: accept is a no-op */
 	assert_int_equal(vu_dev_accept(&f->dev), 0);
-	assert_int_equal(fe_get_u64(f, VU_GET_FEATURES), OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
+	assert_int_equal(ff_get_u64(&f->ff, VU_GET_FEATURES), OFFERED | (1ull << VU_F_PROTOCOL_FEATURES));
 }
 
 /* A message that does not arrive whole within VU_IO_TIMEOUT_MS of its first
@@ -928,7 +679,7 @@ static void test_read_error(void **state)
 	assert_true(f->dev.conn_fd >= 0);
 	/* Half a header, then silence. */
 	struct vu_hdr h = { VU_GET_FEATURES, VU_VERSION, 0 };
-	assert_int_equal(write(f->sock, &h, 5), 5);
+	assert_int_equal(write(f->ff.sock, &h, 5), 5);
 	dirty_stack();
 	assert_int_equal(vu_dev_handle(&f->dev), -ETIMEDOUT);
 	assert_session_gone(f);

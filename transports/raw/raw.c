@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ethtool.h"
+#include "ifup.h"
 #include "log.h"
 #include "privsock.h"
 #include "transport.h"
@@ -53,6 +54,7 @@ struct raw_port {
 static const struct nf_optdesc raw_opts[] = {
 	{ "ifname", NF_OPT_IFNAME, 0, 0, true, "host interface to attach to (e.g. a veth end)",
 	  NULL },
+	NF_OPTDESC_IFUP,
 };
 
 static struct raw_port *to_raw(struct nf_port *p)
@@ -145,6 +147,9 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	rp->msgs = calloc(rp->nmsgs, sizeof(*rp->msgs));
 	if (!rp->msgs)
 		goto err_nomem;
+	rc = nf_ifup_run(cfg, ifname, err, errlen);
+	if (rc < 0)
+		goto err_free;
 	rp->fd = fd;
 	rp->ifindex = ifindex;
 	snprintf(rp->ifname, sizeof(rp->ifname), "%s", ifname);
@@ -162,6 +167,9 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 err_nomem:
 	rc = -ENOMEM;
 	snprintf(err, errlen, "vec%u: out of memory", cfg->index);
+err_free:
+	if (rp)
+		free(rp->msgs);
 	free(rp);
 err_close:
 	close(fd);
