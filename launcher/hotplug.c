@@ -81,14 +81,20 @@ int nf_ctl_main(int argc, char **argv)
 		ctl_usage(stdout);
 		return 0;
 	}
-	if (argc != 4 || (strcmp(argv[2], "config") != 0 && strcmp(argv[2], "remove") != 0)) {
+	/* config's spec may go on in further words (a bpf= expression). */
+	char spec[4096];
+	size_t n = 0;
+	for (int i = 3; i < argc && n < sizeof(spec); i++)
+		n += (size_t)snprintf(spec + n, sizeof(spec) - n, "%s%s", i > 3 ? " " : "", argv[i]);
+	if (argc < 4 || (strcmp(argv[2], "config") != 0 && strcmp(argv[2], "remove") != 0) ||
+	    (strcmp(argv[2], "remove") == 0 && argc != 4) || n >= sizeof(spec)) {
 		fprintf(stderr,
 			"uml-nf: error: ctl: expected UMID config vecN[:...] or UMID remove "
 			"vecN (only these in this build; see uml-nf ctl --help)\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "config") == 0)
-		rc = hp_config(argv[1], argv[3], reply, sizeof(reply));
+		rc = hp_config(argv[1], spec, reply, sizeof(reply));
 	else
 		rc = hp_remove(argv[1], argv[3], reply, sizeof(reply));
 	if (rc < 0) {
