@@ -12,7 +12,7 @@
 #                   (make guest-kernel: cached, ~5 min the first time) +
 #                   integration tests, which then must find that kernel
 #   make unit       unit tests only
-#   make test-helpers  build/test-helpers/: fdpass, seqswitch (integration tests)
+#   make test-helpers  build/test-helpers/: fdpass, seqswitch, unixsend (integration tests)
 #   make fuzz       libFuzzer targets for the parsers (clang; SECONDS=30 each)
 #   make bench      benchmark: uml-nf vs stock UML vector raw, side by side,
 #                   then a 30-minute soak (bench/endurance.sh; make soak alone)
@@ -32,7 +32,7 @@ WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonl
 INC     := -Icommon -Idatapath -Itransports -Itransports/tap -Iguest-kernel -Ilauncher -Ibpf
 CPPFLAGS += -D_GNU_SOURCE $(INC) -MMD -MP
 LDLIBS  += -lpthread $(shell pkg-config --libs libmnl libpcap liburing)
-CPPFLAGS += $(shell pkg-config --cflags libmnl liburing)
+CPPFLAGS += $(shell pkg-config --cflags libmnl libpcap liburing)
 
 ifeq ($(V),1)
 Q :=
@@ -53,14 +53,16 @@ KERNEL_DEB_PACKAGES := linux-source-6.12 flex bison bc xz-utils
 LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
+	datapath/stats.c datapath/capring.c datapath/capture.c datapath/attach.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/port.c \
 	transports/raw/raw.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
 	transports/ifup.c transports/tap/tap.c transports/tap/tapdev.c transports/tap/tapio.c \
-	transports/tap/batch.c transports/hybrid/hybrid.c \
+	transports/tap/batch.c transports/hybrid/hybrid.c transports/privsock.c \
 	bpf/filter.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
 	launcher/instance.c launcher/json.c launcher/cowfmt.c launcher/cow.c launcher/ctl.c \
-	launcher/hotplug.c launcher/ls.c
+	launcher/hotplug.c launcher/ls.c launcher/csock_proto.c launcher/csock_server.c \
+	launcher/csock_client.c launcher/stats_cmd.c launcher/capture_cmd.c launcher/broker.c
 MAIN_SRCS := launcher/main.c
 
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))
@@ -166,8 +168,10 @@ demo: deps
 
 # ---- tests --------------------------------------------------------------------
 # Helpers of the integration tests: a descriptor passer (fd transport, the
-# rootless pattern) and a tiny seqpacket switch (bess transport).
-TEST_HELPERS := $(BUILD)/test-helpers/fdpass $(BUILD)/test-helpers/seqswitch
+# rootless pattern), a tiny seqpacket switch (bess transport) and a raw unix
+# socket client (the control socket, test 80).
+TEST_HELPERS := $(BUILD)/test-helpers/fdpass $(BUILD)/test-helpers/seqswitch \
+	$(BUILD)/test-helpers/unixsend
 
 test-helpers: $(TEST_HELPERS)
 

@@ -534,6 +534,20 @@ bench_router() {
 		awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }')
 	[ -n "$gmac" ] || bench_fail "no neighbour entry for $LAB_IF0_ADDR" || return 1
 	R[status]=ok
+	# BENCH_CAPTURE=DIR[:FILTER]: a live `uml-nf capture` of vec0 (DIR rx, tx
+	# or both; pcap to /dev/null) runs on the router CPUs through every
+	# measurement of the uml-nf variants: what a capture costs.
+	local cap_pid=
+	if [ "$kind" = umlnf ] && [ -n "${BENCH_CAPTURE:-}" ]; then
+		local cdir=${BENCH_CAPTURE%%:*} cflt=
+		[ "$cdir" = "$BENCH_CAPTURE" ] || cflt=${BENCH_CAPTURE#*:}
+		# shellcheck disable=SC2086 # the filter is words on purpose
+		taskset -c "$BENCH_ROUTER_CPUS" timeout 900 "$UMLNF" capture "$LAB_UMID" vec0 \
+			-i "$cdir" -w /dev/null $cflt </dev/null >/dev/null 2>"$LAB_DIR/capture.err" &
+		cap_pid=$!
+		_lab_track "$cap_pid"
+		log "$variant: capture of vec0 attached ($BENCH_CAPTURE)"
+	fi
 
 	bench_ping "$LAB_NS_CLIENT" "$LAB_SERVER_ADDR"
 	R[ping_med_ms]=$PING_MED R[ping_p99_ms]=$PING_P99 R[ping_lost]=$PING_LOST
@@ -563,6 +577,15 @@ bench_router() {
 		R[tcp4_gbps]=$TCP_RESULT R[tcp4_retr]=$TCP_RETR
 	else
 		log "$variant: cannot switch c-eth0 TSO/GSO back on; tcp_gbps=fail tcp4_gbps=fail"
+	fi
+	if [ -n "$cap_pid" ]; then
+		kill -INT "$cap_pid" 2>/dev/null
+		wait "$cap_pid"
+		local csum
+		csum=$(tail -n 1 "$LAB_DIR/capture.err")
+		log "$variant: $csum"
+		R[capture_frames]=$(sed -n 's/.*: \([0-9]*\) frames\{0,1\} captured.*/\1/p' <<<"$csum")
+		R[capture_missed]=$(sed -n 's/.*), \([0-9]*\) missed.*/\1/p' <<<"$csum")
 	fi
 	if [ -n "$LAB_APPLIANCE_PID" ]; then
 		lab_stop_appliance 20 >/dev/null

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "hist.h"
 #include "offload.h"
 #include "options.h"
 #include "transport.h"
@@ -21,6 +22,7 @@
 #include "virtq.h"
 
 struct nf_engine;
+struct nf_capture;
 
 /* The largest frame taken from the host: BIG TCP (gso_max_size and
  * gro_max_size, or their IPv4 twins, above 64 KiB on the host interface or
@@ -77,6 +79,11 @@ struct nf_stats {
 	uint64_t call_errors;  /* calls the call fd refused (not "already pending") */
 	uint64_t tx_host_down; /* guest frames dropped while the host side was gone */
 	uint64_t port_downs;   /* times the host side went away */
+	/* offloads crossing: GSO frames and partial checksums each way */
+	uint64_t rx_gso, rx_csum; /* given to the guest (gso_type set / NEEDS_CSUM) */
+	uint64_t tx_gso, tx_csum; /* taken from the guest and sent */
+	/* frames per transport rx_batch / tx_batch call (hist.h) */
+	uint64_t rx_batch_hist[NF_HIST_BUCKETS], tx_batch_hist[NF_HIST_BUCKETS];
 };
 
 struct nf_dev {
@@ -84,6 +91,16 @@ struct nf_dev {
 	struct nf_engine *eng;
 	const struct nf_devcfg *cfg;
 	struct nf_port *port;
+	/* Hot-plug (attach.c). A device without a transport (a spare, or one
+	 * detached) is served by null_port with idle_cfg: port_down stays
+	 * set, so guest frames are dropped and counted (tx_host_down), and
+	 * receive is not attempted. Changed under the lock. */
+	unsigned index;               /* N of vecN (cfg may be swapped) */
+	bool detached;
+	unsigned depth_max;           /* buffers are sized for this depth */
+	struct nf_port null_port;
+	struct nf_devcfg idle_cfg;
+	struct nf_devcfg *cfg_owned;  /* a hot-plugged cfg, released at detach */
 	struct ep_src src_kick[VNET_NQUEUES], src_rx, src_tx, src_listen, src_conn;
 	atomic_bool changed;          /* set by the control thread */
 	/* datapath-thread state */
@@ -125,6 +142,9 @@ struct nf_dev {
 	bool gro_staged;              /* software GRO on (staged receive) */
 	unsigned gro_idle;            /* staged batches in a row without a merge */
 	struct nf_stats st;
+	/* Live capture (capture.c), or NULL: set and cleared under the lock,
+	 * so the datapath sees it change only between batches. */
+	struct nf_capture *capture;
 };
 
 #define PKT_IOV_MAX (VQ_MAX_IOV + 2) /* + header split + spill */
@@ -139,6 +159,29 @@ void dev_update_port_interest(struct nf_dev *dev);
  * down until its transport reattaches it; other errors are logged, at most
  * once a second (engine.c). */
 void dev_port_error(struct nf_dev *dev, const char *what, int err);
+
+/* The device serving vecN, or NULL (engine.c). */
+struct nf_dev *engine_dev(struct nf_engine *eng, unsigned index);
+
+/* The virtio features a device with cfg and port offers (engine.c). */
+uint64_t dev_offered_features(const struct nf_devcfg *cfg, const struct nf_port *port);
+
+/* Adds or removes port's fds to or from the datapath's epoll set, with no
+ * events yet (dev_update_port_interest sets them) (engine.c). */
+int dev_port_watch(struct nf_dev *dev, struct nf_port *port);
+void dev_port_unwatch(struct nf_dev *dev, struct nf_port *port);
+
+/* Makes the datapath thread look at dev's rings and port again (engine.c). */
+void dev_wake(struct nf_dev *dev);
+
+/* The transport of a device without one (attach.c): receives nothing;
+ * never asked to send (the port is down). */
+extern const struct nf_transport nf_transport_none;
+
+/* Copies n frames of direction dir (CAP_DIR_RX: pkts as rx_batch filled
+ * them; CAP_DIR_TX: as given to tx_batch) into dev->capture, which must be
+ * set. Lock held (capture.c). */
+void cap_batch(struct nf_dev *dev, unsigned dir, const struct nf_pkt *pkts, unsigned n);
 
 /* Moves guest -> host batches; true if work remains (budget spent) (tx.c). */
 bool tx_run(struct nf_dev *dev);

@@ -15,6 +15,7 @@
 
 #include "dev.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 #define MAX_DEVS 64
@@ -37,6 +38,19 @@ struct nf_engine {
 static struct nf_dev *to_dev(struct vu_dev *vu)
 {
 	return nf_container_of(vu, struct nf_dev, vu);
+}
+
+struct nf_dev *engine_dev(struct nf_engine *eng, unsigned index)
+{
+	for (unsigned d = 0; d < eng->ndevs; d++)
+		if (eng->devs[d]->index == index)
+			return eng->devs[d];
+	return NULL;
+}
+
+unsigned nf_engine_ndevs(const struct nf_engine *eng)
+{
+	return eng->ndevs;
 }
 
 /* ---- hooks from the vhost-user core (control thread, dev lock held) ---- */
@@ -76,11 +90,15 @@ static void stop_threads(struct nf_engine *eng)
 	wake_fd(eng->ctl_wake_fd);
 }
 
-static void hook_changed(struct vu_dev *vu)
+void dev_wake(struct nf_dev *dev)
 {
-	struct nf_dev *dev = to_dev(vu);
 	atomic_store(&dev->changed, true);
 	wake(dev->eng);
+}
+
+static void hook_changed(struct vu_dev *vu)
+{
+	dev_wake(to_dev(vu));
 }
 
 /* The guest replaced its memory table while its rings run: the receive
@@ -135,6 +153,8 @@ static void set_mask(struct nf_dev *dev, int fd, struct ep_src *src, uint32_t *c
  * simply waits instead of spinning the datapath. */
 void dev_update_port_interest(struct nf_dev *dev)
 {
+	if (dev->detached)
+		return; /* the null port has no fds */
 	bool rx = dev->vu.vrings[VNET_Q_RX].ready && !dev->rx_starved && !dev->port_down;
 	uint32_t in = rx ? EPOLLIN : 0, out = dev->tx_blocked && !dev->port_down ? EPOLLOUT : 0;
 	struct nf_port *p = dev->port;
@@ -188,7 +208,7 @@ void dev_port_error(struct nf_dev *dev, const char *what, int err)
  * the port is up). Lock held. */
 static long long port_reattach(struct nf_dev *dev, long long now)
 {
-	if (!dev->port_down)
+	if (!dev->port_down || dev->detached)
 		return 0;
 	if (now < dev->reattach_at)
 		return dev->reattach_at;
@@ -371,7 +391,7 @@ static bool serve(struct nf_dev *dev)
 		busy |= ctrl_run(dev);
 	if (dev->kicked[VNET_Q_TX] && vr[VNET_Q_TX].ready && !dev->tx_blocked)
 		busy |= tx_run(dev);
-	if (dev->rx_readable && vr[VNET_Q_RX].ready && !dev->rx_starved)
+	if (dev->rx_readable && vr[VNET_Q_RX].ready && !dev->rx_starved && !dev->detached)
 		busy |= rx_run(dev);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
 		if (vr[q].ready && vr[q].vq.broken) {
@@ -577,7 +597,7 @@ err:;
 }
 
 /* Offered virtio features follow the options and what the port can carry. */
-static uint64_t offered_features(const struct nf_devcfg *cfg, const struct nf_port *port)
+uint64_t dev_offered_features(const struct nf_devcfg *cfg, const struct nf_port *port)
 {
 	uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |
 		     (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_NET_F_MAC) |
@@ -616,8 +636,13 @@ static void dev_free(struct nf_dev *dev)
 	free(dev);
 }
 
-int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_port *port,
-		  const char *sock_path, const uint8_t mac[6], char *err, size_t errlen)
+/* Creates device cfg->index served by port; a spare (spare: true) has
+ * neither: it gets the null port, a default profile, buffers for up to
+ * NF_SPARE_DEPTH_MAX and a link that reads down until a transport is
+ * attached. */
+static int dev_create(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_port *port,
+		      bool spare, const char *sock_path, const uint8_t mac[6], char *err,
+		      size_t errlen)
 {
 	struct nf_dev *dev = NULL;
 	char name[16];
@@ -632,20 +657,41 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		goto err_nomem;
+	if (spare) {
+		/* What the guest negotiates against: raw's capabilities with
+		 * gro=1 (attach refuses a transport or options that would
+		 * offer other features). */
+		dev->idle_cfg = *cfg;
+		dev->idle_cfg.transport = &nf_transport_none;
+		dev->idle_cfg.depth = NF_DEFAULT_DEPTH;
+		dev->idle_cfg.gro = true;
+		dev->idle_cfg.mtu = NF_DEFAULT_MTU;
+		dev->idle_cfg.vec = true;
+		dev->null_port = (struct nf_port){ .transport = &nf_transport_none,
+						   .cfg = &dev->idle_cfg, .rx_fd = -1, .tx_fd = -1,
+						   .caps = NF_CAP_VNET_HDR | NF_CAP_GSO };
+		cfg = &dev->idle_cfg;
+		port = &dev->null_port;
+		dev->detached = true;
+		dev->port_down = true;
+	}
+	dev->index = cfg->index;
 	dev->depth = cfg->depth;
-	dev->chains = calloc(dev->depth, sizeof(*dev->chains));
-	dev->rx_chains = calloc(dev->depth, sizeof(*dev->rx_chains));
-	dev->order = calloc(dev->depth, sizeof(*dev->order));
-	dev->pkts = calloc(dev->depth, sizeof(*dev->pkts));
-	dev->rx_pkts = calloc(dev->depth, sizeof(*dev->rx_pkts));
-	dev->pkt_chain = calloc(dev->depth, sizeof(*dev->pkt_chain));
-	dev->tx_hdrs = calloc(dev->depth, sizeof(*dev->tx_hdrs));
-	dev->iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->iovs));
-	dev->rx_iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->rx_iovs));
-	dev->spill = malloc((size_t)dev->depth * SPILL_BYTES);
+	dev->depth_max = spare ? NF_SPARE_DEPTH_MAX : cfg->depth;
+	unsigned dm = dev->depth_max;
+	dev->chains = calloc(dm, sizeof(*dev->chains));
+	dev->rx_chains = calloc(dm, sizeof(*dev->rx_chains));
+	dev->order = calloc(dm, sizeof(*dev->order));
+	dev->pkts = calloc(dm, sizeof(*dev->pkts));
+	dev->rx_pkts = calloc(dm, sizeof(*dev->rx_pkts));
+	dev->pkt_chain = calloc(dm, sizeof(*dev->pkt_chain));
+	dev->tx_hdrs = calloc(dm, sizeof(*dev->tx_hdrs));
+	dev->iovs = calloc((size_t)dm * PKT_IOV_MAX, sizeof(*dev->iovs));
+	dev->rx_iovs = calloc((size_t)dm * PKT_IOV_MAX, sizeof(*dev->rx_iovs));
+	dev->spill = malloc((size_t)dm * SPILL_BYTES);
 	dev->linear = malloc(LINEAR_BYTES);
 	dev->segbuf = malloc(SEGBUF_BYTES);
-	for (unsigned i = 0; dev->order && i < dev->depth; i++)
+	for (unsigned i = 0; dev->order && i < dm; i++)
 		dev->order[i] = i;
 	if (!dev->chains || !dev->rx_chains || !dev->order || !dev->pkts || !dev->rx_pkts ||
 	    !dev->rx_iovs || !dev->pkt_chain || !dev->tx_hdrs || !dev->iovs || !dev->spill ||
@@ -662,30 +708,24 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 	dev->src_conn = (struct ep_src){ SRC_CONN, dev, 0 };
 
 	struct virtio_net_config config = {
-		.status = VIRTIO_NET_S_LINK_UP,
+		.status = spare ? 0 : VIRTIO_NET_S_LINK_UP,
 		.max_virtqueue_pairs = 1,
 		.mtu = (uint16_t)cfg->mtu,
 	};
 	memcpy(config.mac, mac, 6);
-	rc = vu_dev_init(&dev->vu, name, sock_path, &hooks, offered_features(cfg, port), &config);
+	rc = vu_dev_init(&dev->vu, name, sock_path, &hooks, dev_offered_features(cfg, port), &config);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: vhost-user socket %s: %s", name, sock_path, strerror(-rc));
 		goto err_free;
 	}
-	struct epoll_event ev = { .events = 0, .data.ptr = &dev->src_rx };
-	rc = epoll_ctl(eng->dp_epfd, EPOLL_CTL_ADD, port->rx_fd, &ev);
-	if (rc == 0 && port->tx_fd != port->rx_fd) {
-		ev.data.ptr = &dev->src_tx;
-		rc = epoll_ctl(eng->dp_epfd, EPOLL_CTL_ADD, port->tx_fd, &ev);
-	}
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &dev->src_listen };
-	if (rc == 0)
-		rc = epoll_ctl(eng->ctl_epfd, EPOLL_CTL_ADD, dev->vu.listen_fd, &ev);
-	if (rc < 0) {
+	rc = spare ? 0 : dev_port_watch(dev, port);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &dev->src_listen };
+	if (rc == 0 && epoll_ctl(eng->ctl_epfd, EPOLL_CTL_ADD, dev->vu.listen_fd, &ev) < 0)
 		rc = -errno;
-		snprintf(err, errlen, "%s: epoll: %s", name, strerror(errno));
-		epoll_ctl(eng->dp_epfd, EPOLL_CTL_DEL, port->rx_fd, NULL);
-		epoll_ctl(eng->dp_epfd, EPOLL_CTL_DEL, port->tx_fd, NULL);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: epoll: %s", name, strerror(-rc));
+		if (!spare)
+			dev_port_unwatch(dev, port);
 		vu_dev_deinit(&dev->vu);
 		goto err_free;
 	}
@@ -699,8 +739,45 @@ err_free:
 	if (dev)
 		dev_free(dev);
 err_close_port:
-	port->transport->close(port);
+	if (!spare)
+		port->transport->close(port);
 	return rc;
+}
+
+int dev_port_watch(struct nf_dev *dev, struct nf_port *port)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = &dev->src_rx };
+	if (epoll_ctl(dev->eng->dp_epfd, EPOLL_CTL_ADD, port->rx_fd, &ev) < 0)
+		return -errno;
+	if (port->tx_fd != port->rx_fd) {
+		ev.data.ptr = &dev->src_tx;
+		if (epoll_ctl(dev->eng->dp_epfd, EPOLL_CTL_ADD, port->tx_fd, &ev) < 0) {
+			int rc = -errno;
+			epoll_ctl(dev->eng->dp_epfd, EPOLL_CTL_DEL, port->rx_fd, NULL);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void dev_port_unwatch(struct nf_dev *dev, struct nf_port *port)
+{
+	epoll_ctl(dev->eng->dp_epfd, EPOLL_CTL_DEL, port->rx_fd, NULL);
+	if (port->tx_fd != port->rx_fd)
+		epoll_ctl(dev->eng->dp_epfd, EPOLL_CTL_DEL, port->tx_fd, NULL);
+}
+
+int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_port *port,
+		  const char *sock_path, const uint8_t mac[6], char *err, size_t errlen)
+{
+	return dev_create(eng, cfg, port, false, sock_path, mac, err, errlen);
+}
+
+int nf_engine_add_spare(struct nf_engine *eng, unsigned index, const char *sock_path,
+			const uint8_t mac[6], char *err, size_t errlen)
+{
+	struct nf_devcfg cfg = { .index = index };
+	return dev_create(eng, &cfg, NULL, true, sock_path, mac, err, errlen);
 }
 
 int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu)
@@ -752,6 +829,8 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 	for (unsigned d = 0; d < eng->ndevs; d++) {
 		struct nf_dev *dev = eng->devs[d];
 		const struct nf_stats *s = &dev->st;
+		/* The control socket thread may swap the port (hot-plug). */
+		pthread_mutex_lock(&dev->vu.lock);
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
@@ -775,6 +854,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 				: -1LL,
 			(unsigned long long)dev->vu.acked,
 			dev->vu.broken ? " broken=" : "", dev->vu.broken ? dev->vu.broken : "");
+		pthread_mutex_unlock(&dev->vu.lock);
 	}
 }
 
@@ -811,7 +891,12 @@ void nf_engine_destroy(struct nf_engine *eng)
 	for (unsigned d = 0; d < eng->ndevs; d++) {
 		struct nf_dev *dev = eng->devs[d];
 		vu_dev_deinit(&dev->vu);
-		dev->port->transport->close(dev->port);
+		if (!dev->detached)
+			dev->port->transport->close(dev->port);
+		if (dev->cfg_owned) {
+			nf_devcfg_release(dev->cfg_owned);
+			free(dev->cfg_owned);
+		}
 		dev_free(dev);
 	}
 	if (eng->dp_epfd >= 0)

@@ -27,6 +27,14 @@ int nf_engine_create(struct nf_engine **out);
 int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_port *port,
 		  const char *sock_path, const uint8_t mac[6], char *err, size_t errlen);
 
+/* Adds a hot-plug spare vecN: a guest NIC whose link reads down and which
+ * has no transport until one is attached (attach.h). The guest negotiates
+ * its features as for raw with gro=1, mrg=0, mtu 1500; its buffers take a
+ * depth of up to NF_SPARE_DEPTH_MAX. Must be called before nf_engine_start. */
+#define NF_SPARE_DEPTH_MAX 256
+int nf_engine_add_spare(struct nf_engine *eng, unsigned index, const char *sock_path,
+			const uint8_t mac[6], char *err, size_t errlen);
+
 /* Starts the control and datapath threads; cpu < 0 leaves a thread unpinned. */
 int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu);
 

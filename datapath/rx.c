@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "capring.h"
 #include "dev.h"
 #include "iov.h"
 #include "log.h"
@@ -39,6 +40,25 @@ static enum rx_verdict rx_classify(const struct vu_dev *vu, const struct virtio_
 	/* Segments get checksums computed here unless the guest takes
 	 * partial ones, so a GSO frame never needs GUEST_CSUM. */
 	return tso && csum_ok ? RX_PASS : RX_SEGMENT;
+}
+
+/* Counts a frame handed to the guest with header h. */
+static inline void rx_count(struct nf_dev *dev, const struct virtio_net_hdr_v1 *h, uint32_t frame)
+{
+	dev->st.rx_packets++;
+	dev->st.rx_bytes += frame;
+	dev->st.rx_gso += h->gso_type != VIRTIO_NET_HDR_GSO_NONE;
+	dev->st.rx_csum += (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
+}
+
+/* What a transport rx_batch call returned (got >= 0 frames, lengths
+ * checked): the batch size histogram, and the capture when one is attached
+ * (one predictable branch otherwise). */
+static inline void rx_batch_done(struct nf_dev *dev, int got)
+{
+	nf_hist_add(dev->st.rx_batch_hist, (unsigned)got);
+	if (dev->capture)
+		cap_batch(dev, CAP_DIR_RX, dev->rx_pkts, (unsigned)got);
 }
 
 /* Receive paths.
@@ -205,8 +225,7 @@ static enum rx_result rx_copy_mrg_frame(struct nf_dev *dev, struct vq *q,
 	iov_write(dev->xfirst.iov + dev->xfirst.nout, dev->xfirst.nin, 0, &h, VNET_HDR_LEN);
 	for (unsigned k = 0; k < nb; k++)
 		vq_push(q, dev->mrg[k].id, dev->mrg[k].len);
-	dev->st.rx_packets++;
-	dev->st.rx_bytes += frame;
+	rx_count(dev, &h, frame);
 	return RX_DONE;
 }
 
@@ -221,8 +240,7 @@ static bool rx_put_chain(struct nf_dev *dev, struct vq *q, struct vq_chain *c,
 	iov_write(in, c->nin, 0, h, VNET_HDR_LEN);
 	iov_write(in, c->nin, VNET_HDR_LEN, data, frame);
 	vq_push(q, c->head, VNET_HDR_LEN + frame);
-	dev->st.rx_packets++;
-	dev->st.rx_bytes += frame;
+	rx_count(dev, h, frame);
 	return true;
 }
 
@@ -411,6 +429,7 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 		if ((unsigned)got > dev->depth)
 			got = (int)dev->depth;
 		rx_check_lengths(dev->rx_pkts, got);
+		rx_batch_done(dev, got);
 		if (got > 1 && rx_gro_possible(dev)) {
 			/* Stay staged while coalescing finds work; go back to
 			 * zero-copy receive after batches where it did not. */
@@ -455,8 +474,7 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 		h.num_buffers = 1;
 		iov_write(in, c->nin, 0, &h, VNET_HDR_LEN);
 		vq_push(q, c->head, VNET_HDR_LEN + frame);
-		dev->st.rx_packets++;
-		dev->st.rx_bytes += frame;
+		rx_count(dev, &h, frame);
 		/* A full-sized frame that coalescing could have merged. */
 		return h.gso_type == VIRTIO_NET_HDR_GSO_NONE && frame >= GRO_MIN_FRAME &&
 		       (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
@@ -562,6 +580,7 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 		if ((unsigned)got > n)
 			got = (int)n; /* a transport bug must not walk off the batch */
 		rx_check_lengths(dev->rx_pkts, got);
+		rx_batch_done(dev, got);
 		unsigned small = 0;
 		for (int i = 0; i < got; i++)
 			small += rx_deliver_direct(dev, q, (unsigned)i,

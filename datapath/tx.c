@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "capring.h"
 #include "dev.h"
 #include "iov.h"
 #include "log.h"
@@ -113,6 +114,7 @@ static enum tx_verdict tx_pkt_from_chain(struct nf_dev *dev, struct vq_chain *c,
 bool tx_run(struct nf_dev *dev)
 {
 	struct vq *q = &dev->vu.vrings[VNET_Q_TX].vq;
+	bool vnet = dev->port->caps & NF_CAP_VNET_HDR;
 
 	for (unsigned b = 0; b < BATCH_BUDGET; b++) {
 		unsigned n = 0, m = 0;
@@ -150,6 +152,9 @@ bool tx_run(struct nf_dev *dev)
 			sent = dev->port->transport->tx_batch(dev->port, dev->pkts, m);
 			if (sent < 0)
 				dev_port_error(dev, "transmit", sent);
+			nf_hist_add(dev->st.tx_batch_hist, sent > 0 ? (unsigned)sent : 0);
+			if (dev->capture && sent > 0)
+				cap_batch(dev, CAP_DIR_TX, dev->pkts, (unsigned)sent);
 		}
 		if (sent < 0) {
 			/* Drop the batch rather than spin on it; counted as
@@ -165,6 +170,11 @@ bool tx_run(struct nf_dev *dev)
 			if (k < (unsigned)sent && dev->pkt_chain[k] == i) {
 				dev->st.tx_packets++;
 				dev->st.tx_bytes += dev->pkts[k].len;
+				if (vnet) { /* the header the host got (checked) */
+					const struct virtio_net_hdr_v1 *h = &dev->tx_hdrs[k];
+					dev->st.tx_gso += h->gso_type != VIRTIO_NET_HDR_GSO_NONE;
+					dev->st.tx_csum += (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
+				}
 				k++;
 			} else {
 				dev->st.tx_dropped++;

@@ -866,6 +866,20 @@ int vu_vring_call(struct vu_dev *dev, unsigned q)
 	return rc;
 }
 
+int vu_dev_config_changed(struct vu_dev *dev)
+{
+	/* virtio_uml handles it in its backend-channel interrupt and then
+	 * calls virtio_config_changed(); it answers only with NEED_REPLY,
+	 * which we do not set, so nothing ever has to be read back here. */
+	struct vu_hdr h = { .request = VU_BACKEND_CONFIG_CHANGE_MSG, .flags = VU_VERSION, .size = 0 };
+	if (dev->backend_fd < 0)
+		return 0;
+	ssize_t n = send(dev->backend_fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n == (ssize_t)sizeof(h))
+		return 0;
+	return n < 0 ? -errno : -EIO;
+}
+
 bool vu_dev_check_fault(struct vu_dev *dev)
 {
 	if (atomic_exchange(&dev->mem_fault, false))

@@ -131,6 +131,13 @@ void vu_dev_set_broken(struct vu_dev *dev, const char *reason);
  * the device is marked broken. Datapath thread, lock held. */
 int vu_vring_call(struct vu_dev *dev, unsigned q);
 
+/* Tells the guest its config space changed (CONFIG_CHANGE_MSG on the
+ * backend channel, no reply asked for): virtio-net then re-reads the link
+ * status. A guest not connected yet reads the config when it probes.
+ * Never blocks. Returns 0, or -errno when the channel refused the message.
+ * Lock held (dev->config changed under it). */
+int vu_dev_config_changed(struct vu_dev *dev);
+
 /* Marks the device broken if one of its guest mappings faulted since the
  * last look (memguard). Returns true if the device is broken. Lock held. */
 bool vu_dev_check_fault(struct vu_dev *dev);

@@ -75,8 +75,10 @@ static void usage(FILE *out)
 		"  --timeout SECS  wait this long for each part of the answer (default %d)\n"
 		"  --no-wait       halt: return once the guest answered, without waiting for\n"
 		"                  the appliance to exit\n"
-		"The reply is printed as the guest sends it. Exit status: 0 OK, 1 the guest\n"
-		"answered with an error, 2 usage, 3 no such appliance or no answer.\n",
+		"config vecN:... and remove vecN hot-plug uml-nf's own devices (--spare-nics)\n"
+		"and never reach the guest. The reply is printed as the guest sends it. Exit\n"
+		"status: 0 OK, 1 the guest answered with an error, 2 usage or a config/remove\n"
+		"refused as invalid, 3 no such appliance or no answer.\n",
 		DEFAULT_TIMEOUT_S);
 }
 
@@ -341,7 +343,9 @@ int ctl_main(int argc, char **argv)
 			snprintf(code, sizeof(code), " (%s)", strerror(-e));
 		nf_err("ctl %s: %s: %s%s", umid, cmd, ans.text, code);
 	}
-	status = ok ? 0 : EXIT_ERR_REPLY;
+	/* A config/remove refused as bad input (-EINVAL) is the caller's
+	 * mistake, like a bad command line. */
+	status = ok ? 0 : (int)ans.err == -EINVAL ? EXIT_USAGE : EXIT_ERR_REPLY;
 	fflush(stdout);
 
 	if (ok && !strcmp(c->name, "halt") && t.pid && !no_wait &&

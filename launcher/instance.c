@@ -21,11 +21,13 @@
 #define INST_NOTIFY "notify.sock"
 #define INST_INFO "uml-nf.info"
 #define INST_INFO_TMP ".uml-nf.info." /* + PID */
+#define INST_CONTROL "control.sock"
 
 /* scan() modes */
 #define SCAN_CHECK 0	 /* only look */
 #define SCAN_REMOVE 1	 /* unlink what is ours */
 #define SCAN_KEEP_LOCK 2 /* ... except the lock file */
+
 
 /* ---- processes ---------------------------------------------------------- */
 
@@ -163,7 +165,7 @@ static bool inst_entry_ok(const char *name, mode_t mode)
 	    strncmp(name, INST_INFO_TMP, sizeof(INST_INFO_TMP) - 1) == 0)
 		return S_ISREG(mode);
 	if (strcmp(name, INST_MC_CLIENT) == 0 || strcmp(name, INST_NOTIFY) == 0 ||
-	    is_vec_sock(name) || is_ctl_sock(name))
+	    strcmp(name, INST_CONTROL) == 0 || is_vec_sock(name) || is_ctl_sock(name))
 		return S_ISSOCK(mode);
 	return false;
 }

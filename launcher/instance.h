@@ -10,6 +10,8 @@
  *                              inst_info_write); replaced atomically through
  *                              .uml-nf.info.PID
  *       notify.sock            the guest's mconsole notify channel
+ *       control.sock           the control socket (csock_proto.h: stats,
+ *                              capture, hot-plug)
  *       mconsole.client        our mconsole client's address while halting
  *       ctl.PID.sock           the address of a `uml-nf ctl` client while it
  *                              waits for the guest's reply
@@ -30,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
 
 struct inst {
 	char base[128];

@@ -23,7 +23,11 @@
 #include "bpfflash.h"
 #include "cow.h"
 #include "ctl.h"
+#include "broker.h"
+#include "csock_proto.h"
+#include "csock_server.h"
 #include "engine.h"
+#include "hotplug.h"
 #include "image.h"
 #include "instance.h"
 #include "kernel.h"
@@ -33,6 +37,8 @@
 #include "options.h"
 #include "port.h"
 #include "privs.h"
+#include "privsock.h"
+#include "stats_cmd.h"
 #include "supervise.h"
 #include "transport.h"
 #include "util.h"
@@ -46,6 +52,7 @@
 struct launch {
 	const char *kernel_override;
 	unsigned poll_us; /* --poll: timed polling period, 0 = off */
+	unsigned spares;  /* --spare-nics: hot-plug spares after the devices */
 	bool pin;
 	bool which_kernel;
 	unsigned ndevs;
@@ -79,6 +86,9 @@ static const struct subcmd {
 	{ "help", help_main, "[SUBCOMMAND]", "this help, or a subcommand's" },
 	{ "image", nf_image_main, "build PRESET -o FILE [...]", "build an appliance image" },
 	{ "ls", ls_main, "[--json]", "list running appliances" },
+	{ "stats", nf_stats_main, "UMID [--json] [--watch [SECS]]", "a running appliance's counters" },
+	{ "capture", nf_capture_main, "UMID vecN [-w FILE] [-c N] [-i rx|tx|both] [FILTER]",
+	  "live capture of a device's frames to pcap" },
 };
 
 static const struct subcmd *find_subcmd(const char *name)
@@ -156,10 +166,16 @@ static void usage(FILE *out)
 		"                   of waking per event (less CPU per frame at moderate\n"
 		"                   rates, up to USECS more latency per hop; lone packets\n"
 		"                   stay event-driven); 0 (default) = off, at most %u\n"
+		"  --spare-nics N   N more guest NICs (after the vecN devices: eth<ndevs>...)\n"
+		"                   with no transport and their link down, for hot-plug with\n"
+		"                   `uml-nf ctl UMID config vecN:transport=...`; each costs a\n"
+		"                   vhost-user socket and a guest virtio-net device; with N > 0 a\n"
+		"                   helper process keeps CAP_NET_RAW to open raw sockets later\n"
+		"                   (default 0, at most %d devices in all)\n"
 		"  -v, --verbose    debug logging (vhost-user messages)\n"
 		"  -h, --help       this help\n"
 		"\n",
-		GK_STOCK_PATH, NF_POLL_MAX_US);
+		GK_STOCK_PATH, NF_POLL_MAX_US, MAX_DEVICES);
 	nf_opt_print_help(out);
 	fprintf(out,
 		"\nExample:\n"
@@ -233,6 +249,23 @@ static int parse_args(struct launch *L, int argc, char **argv)
 				return -EINVAL;
 			}
 			L->poll_us = (unsigned)us;
+		} else if (strcmp(a, "--spare-nics") == 0 || arg_value(a, "--spare-nics=")) {
+			const char *s = arg_value(a, "--spare-nics=");
+			if (!s) {
+				if (++i >= argc) {
+					nf_err("--spare-nics needs a count (0..%d)", MAX_DEVICES);
+					return -EINVAL;
+				}
+				s = argv[i];
+			}
+			char *end;
+			errno = 0;
+			unsigned long n = strtoul(s, &end, 10);
+			if (errno || end == s || *end || *s == '-' || n > MAX_DEVICES) {
+				nf_err("--spare-nics: expected a count 0..%d, got \"%s\"", MAX_DEVICES, s);
+				return -EINVAL;
+			}
+			L->spares = (unsigned)n;
 		} else if (strcmp(a, "--no-pin") == 0) {
 			L->pin = false;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -278,6 +311,11 @@ static int parse_args(struct launch *L, int argc, char **argv)
 			}
 			L->guest_args[L->nguest++] = argv[i];
 		}
+	}
+	if (L->ndevs + L->spares > MAX_DEVICES) {
+		nf_err("--spare-nics %u: %u devices and %u spares are more than %d", L->spares,
+		       L->ndevs, L->spares, MAX_DEVICES);
+		return -EINVAL;
 	}
 	/* Guests number virtio NICs in order, so vecN must be the Nth. */
 	for (unsigned i = 0; i < L->ndevs; i++)
@@ -338,14 +376,14 @@ static int make_instance(struct launch *L)
  * the user did not set them. Caller frees the array and marked strings. */
 static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 {
-	int n = 0, cap = L->nguest + (int)L->ndevs + 5;
+	int n = 0, cap = L->nguest + (int)(L->ndevs + L->spares) + 5;
 	char **argv = calloc((size_t)cap, sizeof(char *));
 	*owned = calloc((size_t)cap, sizeof(char *));
 	*nowned = 0;
 	if (!argv || !*owned)
 		return NULL;
 	argv[n++] = L->kernel;
-	for (unsigned i = 0; i < L->ndevs; i++) {
+	for (unsigned i = 0; i < L->ndevs + L->spares; i++) {
 		char *s;
 		if (asprintf(&s, "virtio_uml.device=%s/vec%u.sock:%d", L->inst.dir, i, VIRTIO_ID_NET) < 0)
 			return NULL;
@@ -529,6 +567,8 @@ int main(int argc, char **argv)
 {
 	static struct launch L;
 	struct nf_engine *eng = NULL;
+	struct cs_server *ctl = NULL;
+	int broker_fd = -1;
 	struct gk_info info;
 	char err[512];
 	int status = 1, rc;
@@ -570,7 +610,7 @@ int main(int argc, char **argv)
 		nf_err("%s", err);
 		return EXIT_USAGE;
 	}
-	if (L.ndevs == 0)
+	if (L.ndevs + L.spares == 0)
 		nf_warn("no vecN devices given: the guest boots without uml-nf NICs");
 
 	if (!L.umid) {
@@ -625,6 +665,42 @@ int main(int argc, char **argv)
 			"depth %u, mtu %u, gro %d, vec %d, mrg %d", i, cfg->transport->name, i,
 			mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], cfg->depth, cfg->mtu,
 			cfg->gro, cfg->vec, cfg->mrg);
+	}
+
+	/* The control socket (stats, capture, hot-plug) exists before the
+	 * guest boots; its thread starts with the datapath's. */
+	char ctl_path[256];
+	snprintf(ctl_path, sizeof(ctl_path), "%s/%s", L.inst.dir, CSP_SOCK_NAME);
+	struct cs_hotplug_ops hp;
+	hp_server_ops(&hp, eng);
+	if (cs_open(&ctl, ctl_path, eng, L.umid, &hp, err, sizeof(err)) < 0) {
+		nf_err("%s", err);
+		goto out_engine;
+	}
+
+	for (unsigned i = L.ndevs; i < L.ndevs + L.spares; i++) {
+		char sock[256];
+		uint8_t mac[6];
+		derive_mac(L.umid, i, mac);
+		snprintf(sock, sizeof(sock), "%s/vec%u.sock", L.inst.dir, i);
+		if (nf_engine_add_spare(eng, i, sock, mac, err, sizeof(err)) < 0) {
+			nf_err("%s", err);
+			goto out_engine;
+		}
+		nf_info("vec%u: spare, guest eth%u, mac %02x:%02x:%02x:%02x:%02x:%02x, link down until "
+			"`uml-nf ctl %s config vec%u:transport=...`", i, i, mac[0], mac[1], mac[2],
+			mac[3], mac[4], mac[5], L.umid, i);
+	}
+	/* Hot-plug after the privileges are gone: a helper keeps just what
+	 * opening a raw socket takes (broker.h). */
+	if (L.spares) {
+		pid_t bpid;
+		broker_fd = br_start(&bpid);
+		if (broker_fd < 0)
+			nf_warn("no socket broker (%s): hot-plugging a raw transport will fail",
+				strerror(-broker_fd));
+		else
+			nf_dbg("socket broker: pid %d", (int)bpid);
 	}
 
 	int guest_cpu, dp_cpu;
@@ -694,10 +770,15 @@ int main(int argc, char **argv)
 		 * datapath threads, which touch guest memory, exist. The
 		 * guest finds our sockets listening meanwhile. */
 		drop_privileges();
+		if (broker_fd >= 0)
+			nf_sock_use_broker(broker_fd);
 		rc = nf_engine_start(eng, guest_cpu, dp_cpu);
 		if (rc < 0) {
 			nf_err("cannot start datapath threads: %s", strerror(-rc));
 			kill(g.pid, SIGKILL);
+		} else if (cs_start(ctl) < 0) {
+			nf_warn("cannot start the control socket thread: no stats, capture or "
+				"hot-plug");
 		}
 		status = sv_wait(&g);
 		if (rc < 0)
@@ -719,7 +800,11 @@ int main(int argc, char **argv)
 	}
 
 out_engine:
+	cs_close(ctl);
 	nf_engine_stop(eng);
+	nf_sock_use_broker(-1);
+	if (broker_fd >= 0)
+		close(broker_fd); /* the broker exits */
 	nf_engine_print_stats(eng, stderr);
 	nf_engine_destroy(eng);
 out_remove:

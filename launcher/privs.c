@@ -62,3 +62,24 @@ int pv_drop(uint64_t keep)
 	}
 	return cap_set(d);
 }
+
+static int set_effective(uint64_t caps)
+{
+	struct __user_cap_data_struct d[2];
+	int rc = cap_get(d);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < 2; i++)
+		d[i].effective = d[i].permitted & (uint32_t)(caps >> (32 * i));
+	return cap_set(d);
+}
+
+int pv_raise(uint64_t caps)
+{
+	return set_effective(caps);
+}
+
+int pv_lower(void)
+{
+	return set_effective(0);
+}

@@ -22,6 +22,11 @@
  * or -errno. */
 int pv_drop(uint64_t keep);
 
+/* Makes the permitted capabilities in caps effective (pv_raise) or none
+ * effective (pv_lower), for the calling thread. Returns 0 or -errno. */
+int pv_raise(uint64_t caps);
+int pv_lower(void);
+
 /* The calling thread's effective and permitted sets (from capget). Returns
  * 0 or -errno. */
 int pv_current(uint64_t *effective, uint64_t *permitted);

@@ -6,9 +6,14 @@
  *
  *     struct raw_port { struct nf_port base; ... };
  *
- * Threads: open/close run on the main thread before/after the datapath runs;
- * rx_batch/tx_batch run on the datapath thread only, never block, and move
- * whole batches (one syscall per batch where the host allows it).
+ * Threads: open/close run on the main thread before/after the datapath runs,
+ * or, for a hot-plug (datapath/attach.h), on the control socket thread while
+ * the datapath serves other devices: open before the port is attached,
+ * close once it was detached (the datapath no longer touches it). Either
+ * way after uml-nf dropped its privileges: sockets that need one come from
+ * privsock.h. rx_batch/tx_batch run on the datapath thread only, never
+ * block, and move whole batches (one syscall per batch where the host
+ * allows it).
  */
 #ifndef NF_TRANSPORT_H
 #define NF_TRANSPORT_H
@@ -53,10 +58,12 @@ struct nf_transport {
 	unsigned nopts;
 
 	/* Opens the host side. Returns 0 and *out, or -errno with a message
-	 * naming the device and the cause in err. Main thread. */
+	 * naming the device and the cause in err. Main thread (or the control
+	 * socket thread for a hot-plug). */
 	int (*open)(const struct nf_devcfg *cfg, struct nf_port **out, char *err, size_t errlen);
 
-	/* Closes and frees the port. Main thread, datapath stopped. */
+	/* Closes and frees the port. Main thread, datapath stopped (or the
+	 * control socket thread, the port detached). */
 	void (*close)(struct nf_port *port);
 
 	/* Receives up to max frames into pkts[i].iov, sets pkts[i].len and
@@ -88,8 +95,10 @@ struct nf_transport {
 	int (*reattach)(struct nf_port *port);
 
 	/* Optional: frames the host dropped before we could read them (e.g.
-	 * a full socket buffer), since the port was opened. Main thread,
-	 * datapath stopped. */
+	 * a full socket buffer), since the port was opened. Any thread but
+	 * the datapath's, with the device lock held (stats reports, the exit
+	 * line), so never twice at once; may run while the datapath uses the
+	 * port. */
 	uint64_t (*rx_host_drops)(struct nf_port *port);
 };
 

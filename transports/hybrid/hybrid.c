@@ -53,6 +53,7 @@
 #include "portio.h"
 #include "tapdev.h"
 #include "tapio.h"
+#include "privsock.h"
 #include "transport.h"
 #include "util.h"
 
@@ -114,12 +115,13 @@ static int open_sock(const struct nf_devcfg *cfg, const struct tap_dev *td, char
 {
 	struct sock_fprog prog = { NF_ARRAY_SIZE(outgoing_only), (struct sock_filter *)outgoing_only };
 	int one = 1, rc;
-	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Through the socket broker after the privilege drop (hot-plug). */
+	int fd = nf_packet_socket(0);
 	if (fd < 0) {
-		rc = -errno;
+		rc = fd;
 		snprintf(err, errlen, "vec%u: hybrid: cannot open a packet socket: %s%s", cfg->index,
-			 strerror(errno),
-			 errno == EPERM ? " (needs CAP_NET_RAW; transport=tap does not)" : "");
+			 strerror(-rc),
+			 rc == -EPERM ? " (needs CAP_NET_RAW; transport=tap does not)" : "");
 		return rc;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {

@@ -30,6 +30,7 @@
 #include "ethtool.h"
 #include "ifup.h"
 #include "log.h"
+#include "privsock.h"
 #include "transport.h"
 #include "util.h"
 
@@ -59,13 +60,6 @@ static const struct nf_optdesc raw_opts[] = {
 static struct raw_port *to_raw(struct nf_port *p)
 {
 	return nf_container_of(p, struct raw_port, base);
-}
-
-static void set_bufsize(int fd, int opt_force, int opt, int size)
-{
-	/* The FORCE variants ignore rmem_max/wmem_max but need CAP_NET_ADMIN. */
-	if (setsockopt(fd, SOL_SOCKET, opt_force, &size, sizeof(size)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
 }
 
 /* Says how the host interface's offloads meet the guest's gro= setting.
@@ -103,11 +97,14 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 			 cfg->index, ifname);
 		return -ENODEV;
 	}
-	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Directly, or through the socket broker once uml-nf has dropped its
+	 * privileges (a hot-plug); with 4 MiB buffers either way where
+	 * CAP_NET_ADMIN allows. */
+	fd = nf_packet_socket(RAW_SOCKBUF);
 	if (fd < 0) {
-		rc = -errno;
+		rc = fd;
 		snprintf(err, errlen, "vec%u: raw: cannot open a packet socket: %s%s", cfg->index,
-			 strerror(errno), errno == EPERM ? " (needs CAP_NET_RAW)" : "");
+			 strerror(-rc), rc == -EPERM ? " (needs CAP_NET_RAW)" : "");
 		return rc;
 	}
 	if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0) {
@@ -121,8 +118,6 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 			 cfg->index, strerror(errno));
 		goto err_close;
 	}
-	set_bufsize(fd, SO_RCVBUFFORCE, SO_RCVBUF, RAW_SOCKBUF);
-	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, RAW_SOCKBUF);
 
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
