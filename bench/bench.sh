@@ -9,6 +9,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../tests/lib.sh"
+. "$here/ndr.sh"
 
 UMLNF=${UMLNF:-build/uml-nf}
 IMAGE=${IMAGE:-build/images/router.img}
@@ -30,7 +31,9 @@ BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwar
 BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
-BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-780}
+# The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
+BENCH_NDR_SIZES=${BENCH_NDR_SIZES-"64 1500"}
+BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 1800 || echo 780)}
 BENCH_DIR=$(dirname "$BENCH_OUT")
 
 [ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
@@ -401,6 +404,10 @@ cols+=(wakeups_per_pkt64 kicks_per_pkt64 calls_per_pkt64
 	fixed_wakeups_per_pkt fixed_kicks_per_pkt fixed_calls_per_pkt)
 # Busy CPU the old way (elapsed - cpuidle residency), for comparison.
 cols+=(idle_busy_us_per_pkt64 fixed_idle_busy_us_per_pkt)
+# RFC 2544 search (bench/ndr.sh), and the flood rate as a share of the NDR
+# (receive livelock: well below 1).
+for s in $BENCH_NDR_SIZES; do cols+=("ndr$s" "pdr$s" "ndr_gen_bound$s" "ndr_trials$s" "flood_per_ndr$s"); done
+cols+=(ndr_busy_us_per_pkt64 ndr_umlnf_us_per_pkt64 ndr_guest_us_per_pkt64)
 
 declare -A R          # the variant being measured: key -> value
 declare -A DIRECT     # direct-veth offered rate per size, for gen_bound
@@ -456,6 +463,10 @@ bench_udp() {
 	R[fixed_idle_busy_us_per_pkt]=$FLOOD_IDLE_BUSY_US
 	R[fixed_wakeups_per_pkt]=$FLOOD_WAKE R[fixed_kicks_per_pkt]=$FLOOD_KICKS
 	R[fixed_calls_per_pkt]=$FLOOD_CALLS
+	for s in $BENCH_NDR_SIZES; do
+		ndr_search "$s"
+		R[flood_per_ndr$s]=$(per "${R[pps$s]:-0}" "${R[ndr$s]:-0}" 1 %.2f)
+	done
 }
 
 # start_guest KIND [uml-nf flags...]; GUEST_IO_URING, when set, becomes
@@ -487,6 +498,8 @@ bench_router() {
 	poll[0-9]*) flags=(--poll "${extra#poll}") ;;
 	vec0) xopts=,vec=0 ;;
 	nouring) GUEST_IO_URING=0 ;;
+	mmap | xdp | skb) xopts=,ring=$extra ;;
+	mmappoll[0-9]*) xopts=,ring=mmap flags=(--poll "${extra#mmappoll}") ;;
 	esac
 	gro=${gro#gro}
 	lab_init "b-$variant" || return 1
@@ -612,7 +625,8 @@ variant_est() {
 	n=$(wc -w <<<"$BENCH_SIZES")
 	awk -v n="$n" -v w="$BENCH_WARMUP" -v d="$BENCH_DURATION" -v t="$BENCH_TCP_SECONDS" \
 		-v pc="$BENCH_PING_COUNT" -v pi="$BENCH_PING_INTERVAL" \
-		'BEGIN { printf "%d", 20 + (n + 1) * (w + d + 1) + 3 * (t + 3) + pc * pi }'
+		-v nn="$(wc -w <<<"$BENCH_NDR_SIZES")" -v nt="$NDR_TRIALS" -v ns="$NDR_TRIAL_S" \
+		'BEGIN { printf "%d", 20 + (n + 1) * (w + d + 1) + 3 * (t + 3) + pc * pi + nn * nt * (ns + 1.5) }'
 }
 
 mkdir -p "$BENCH_DIR"
@@ -655,7 +669,8 @@ for v in "${list[@]}"; do
 		direct-veth) bench_direct ;;
 		host-router | umlnf-raw-gro[01] | umlnf-raw-gro[01]-poll[0-9]* | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01] | \
 		umlnf-tap-gro[01] | umlnf-hybrid-gro[01] | umlnf-tap-gro[01]-vec0 | umlnf-tap-gro[01]-nouring | \
-		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]*)
+		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]* | \
+		umlnf-raw-gro[01]-mmap | umlnf-raw-gro[01]-xdp | umlnf-raw-gro[01]-skb | umlnf-raw-gro[01]-mmappoll[0-9]*)
 			bench_router "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac
@@ -689,7 +704,7 @@ for v in "${order[@]}"; do
 	for r in "${refs[@]}"; do
 		[ -n "${res[$r]:-}" ] || continue
 		line="ratio variant=$v ref=$r"
-		for k in $(for s in $BENCH_SIZES; do echo "pps$s"; done) tcp_gbps tcp4_gbps tcp_mss_gbps; do
+		for k in $(for s in $BENCH_SIZES; do echo "pps$s"; done) $(for s in $BENCH_NDR_SIZES; do echo "ndr$s pdr$s"; done) tcp_gbps tcp4_gbps tcp_mss_gbps; do
 			line+=" ${k%_gbps}=$(ratio "$(kv "${res[$v]}" "$k")" "$(kv "${res[$r]}" "$k")")"
 		done
 		echo "$line" | tee -a "$BENCH_OUT.tmp"
