@@ -54,7 +54,7 @@ LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/port.c \
-	transports/raw/raw.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
+	transports/raw/raw.c transports/raw/ring_mmap.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
 	transports/ifup.c transports/tap/tap.c transports/tap/tapdev.c transports/tap/tapio.c \
 	transports/tap/batch.c transports/hybrid/hybrid.c \
 	bpf/filter.c \

@@ -30,6 +30,7 @@
 #include "ethtool.h"
 #include "ifup.h"
 #include "log.h"
+#include "ring_mmap.h"
 #include "transport.h"
 #include "util.h"
 
@@ -38,6 +39,12 @@
 #endif
 
 #define RAW_SOCKBUF (4 << 20)
+#define RAW_RING_SNDBUF (32 << 20)
+/* Guest frames: at most a 64 KiB IP packet behind two VLAN tags with TSO
+ * (gro=1), an MTU-sized one without. Transmit slots for them. */
+#define RAW_TX_GSO_FRAME (65535u + 14u + 8u)
+#define RAW_RING_TX_SLOTS 256u
+#define RAW_RING_TX_GSO_SLOTS 128u
 
 struct raw_port {
 	struct nf_port base;
@@ -48,10 +55,15 @@ struct raw_port {
 	unsigned nmsgs;
 	struct mmsghdr *msgs;
 	uint64_t drops;     /* PACKET_STATISTICS tp_drops, accumulated */
+	struct rm_ring *ring; /* ring=mmap, else NULL (recvmmsg/sendmmsg) */
 };
 
 static const struct nf_optdesc raw_opts[] = {
 	{ "ifname", NF_OPT_IFNAME, 0, 0, true, "host interface to attach to (e.g. a veth end)",
+	  NULL },
+	{ "ring", NF_OPT_STRING, 0, 16, false,
+	  "host socket I/O: socket (recvmmsg/sendmmsg, default) or mmap (PACKET_MMAP "
+	  "TPACKET_V3 rx block ring and tx ring: no receive syscall, one wakeup per block)",
 	  NULL },
 	NF_OPTDESC_IFUP,
 };
@@ -97,6 +109,21 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	int one = 1, fd = -1, rc;
 	struct raw_port *rp = NULL;
 
+	const struct nf_optval *ring = nf_devcfg_topt(cfg, "ring");
+	bool use_ring = false;
+	if (ring && strcmp(ring->str, "mmap") == 0) {
+		use_ring = true;
+	} else if (ring && strcmp(ring->str, "socket") != 0) {
+		snprintf(err, errlen, "vec%u: ring: expected socket or mmap, got \"%s\"", cfg->index,
+			 ring->str);
+		return -EINVAL;
+	}
+	if (use_ring && !cfg->vec) {
+		snprintf(err, errlen, "vec%u: ring: ring=mmap moves whole batches; it cannot be "
+			 "combined with vec=0", cfg->index);
+		return -EINVAL;
+	}
+
 	unsigned ifindex = if_nametoindex(ifname);
 	if (!ifindex) {
 		snprintf(err, errlen, "vec%u: ifname: no interface \"%s\" in this network namespace",
@@ -122,7 +149,9 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 		goto err_close;
 	}
 	set_bufsize(fd, SO_RCVBUFFORCE, SO_RCVBUF, RAW_SOCKBUF);
-	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, RAW_SOCKBUF);
+	/* With the tx ring the socket buffer must not run out before the ring
+	 * does: the ring's writability is all epoll reports. */
+	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, use_ring ? RAW_RING_SNDBUF : RAW_SOCKBUF);
 
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
@@ -152,6 +181,19 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	rp->msgs = calloc(rp->nmsgs, sizeof(*rp->msgs));
 	if (!rp->msgs)
 		goto err_nomem;
+	if (use_ring) {
+		char dev[16];
+		snprintf(dev, sizeof(dev), "vec%u", cfg->index);
+		/* No qdisc bypass while the guest may send GSO frames: the
+		 * direct path drops what the interface cannot segment. */
+		rc = rm_open(fd, dev, cfg->gro ? RAW_TX_GSO_FRAME : cfg->mtu + 14u + 8u,
+			     cfg->gro ? RAW_RING_TX_GSO_SLOTS : RAW_RING_TX_SLOTS, !cfg->gro,
+			     &rp->ring, err, errlen);
+		if (rc < 0)
+			goto err_free;
+		nf_info("vec%u: ring=mmap on %s (TPACKET_V3 rx blocks, tx ring%s)", cfg->index,
+			ifname, cfg->gro ? "" : ", qdisc bypass");
+	}
 	rc = nf_ifup_run(cfg, ifname, err, errlen);
 	if (rc < 0)
 		goto err_free;
@@ -173,8 +215,10 @@ err_nomem:
 	rc = -ENOMEM;
 	snprintf(err, errlen, "vec%u: out of memory", cfg->index);
 err_free:
-	if (rp)
+	if (rp) {
+		rm_close(rp->ring);
 		free(rp->msgs);
+	}
 	free(rp);
 err_close:
 	close(fd);
@@ -184,6 +228,7 @@ err_close:
 static void raw_close(struct nf_port *port)
 {
 	struct raw_port *rp = to_raw(port);
+	rm_close(rp->ring);
 	close(rp->fd);
 	free(rp->msgs);
 	free(rp);
@@ -228,6 +273,8 @@ static int raw_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 	struct raw_port *rp = to_raw(port);
 	int n;
 
+	if (rp->ring)
+		return rm_rx(rp->ring, pkts, max);
 	if (max > rp->nmsgs)
 		max = rp->nmsgs;
 	for (unsigned i = 0; i < max; i++) {
@@ -264,6 +311,10 @@ static int raw_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 	struct raw_port *rp = to_raw(port);
 	unsigned sent = 0;
 
+	if (rp->ring) {
+		int r = rm_tx(rp->ring, rp->fd, pkts, n, &port->tx_drops);
+		return r < 0 ? raw_err(-r) : r;
+	}
 	if (n > rp->nmsgs)
 		n = rp->nmsgs;
 	for (unsigned i = 0; i < n; i++)
