@@ -62,8 +62,9 @@ static const struct nf_optdesc raw_opts[] = {
 	{ "ifname", NF_OPT_IFNAME, 0, 0, true, "host interface to attach to (e.g. a veth end)",
 	  NULL },
 	{ "ring", NF_OPT_STRING, 0, 16, false,
-	  "host socket I/O: socket (recvmmsg/sendmmsg, default) or mmap (PACKET_MMAP "
-	  "TPACKET_V3 rx block ring and tx ring: no receive syscall, one wakeup per block)",
+	  "host socket I/O: socket (recvmmsg/sendmmsg, default), mmap (PACKET_MMAP "
+	  "TPACKET_V3 rx block ring: no receive syscall, one wakeup per block; tx by "
+	  "sendmmsg) or mmaptx (and a tx ring)",
 	  NULL },
 	NF_OPTDESC_IFUP,
 };
@@ -110,12 +111,14 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	struct raw_port *rp = NULL;
 
 	const struct nf_optval *ring = nf_devcfg_topt(cfg, "ring");
-	bool use_ring = false;
+	bool use_ring = false, tx_ring = false;
 	if (ring && strcmp(ring->str, "mmap") == 0) {
 		use_ring = true;
+	} else if (ring && strcmp(ring->str, "mmaptx") == 0) {
+		use_ring = tx_ring = true;
 	} else if (ring && strcmp(ring->str, "socket") != 0) {
-		snprintf(err, errlen, "vec%u: ring: expected socket or mmap, got \"%s\"", cfg->index,
-			 ring->str);
+		snprintf(err, errlen, "vec%u: ring: expected socket, mmap or mmaptx, got \"%s\"",
+			 cfg->index, ring->str);
 		return -EINVAL;
 	}
 	if (use_ring && !cfg->vec) {
@@ -151,7 +154,7 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	set_bufsize(fd, SO_RCVBUFFORCE, SO_RCVBUF, RAW_SOCKBUF);
 	/* With the tx ring the socket buffer must not run out before the ring
 	 * does: the ring's writability is all epoll reports. */
-	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, use_ring ? RAW_RING_SNDBUF : RAW_SOCKBUF);
+	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, tx_ring ? RAW_RING_SNDBUF : RAW_SOCKBUF);
 
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
@@ -186,13 +189,14 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 		snprintf(dev, sizeof(dev), "vec%u", cfg->index);
 		/* No qdisc bypass while the guest may send GSO frames: the
 		 * direct path drops what the interface cannot segment. */
-		rc = rm_open(fd, dev, cfg->gro ? RAW_TX_GSO_FRAME : cfg->mtu + 14u + 8u,
+		rc = rm_open(fd, dev, tx_ring, cfg->gro ? RAW_TX_GSO_FRAME : cfg->mtu + 14u + 8u,
 			     cfg->gro ? RAW_RING_TX_GSO_SLOTS : RAW_RING_TX_SLOTS, !cfg->gro,
 			     &rp->ring, err, errlen);
 		if (rc < 0)
 			goto err_free;
-		nf_info("vec%u: ring=mmap on %s (TPACKET_V3 rx blocks, tx ring%s)", cfg->index,
-			ifname, cfg->gro ? "" : ", qdisc bypass");
+		nf_info("vec%u: ring=%s on %s (TPACKET_V3 rx blocks, %s%s)", cfg->index, ring->str,
+			ifname, tx_ring ? "tx ring" : "tx by sendmmsg",
+			cfg->gro ? "" : ", qdisc bypass");
 	}
 	rc = nf_ifup_run(cfg, ifname, err, errlen);
 	if (rc < 0)
@@ -311,7 +315,7 @@ static int raw_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 	struct raw_port *rp = to_raw(port);
 	unsigned sent = 0;
 
-	if (rp->ring) {
+	if (rp->ring && rm_has_tx(rp->ring)) {
 		int r = rm_tx(rp->ring, rp->fd, pkts, n, &port->tx_drops);
 		return r < 0 ? raw_err(-r) : r;
 	}

@@ -29,6 +29,8 @@
  * for). */
 #define RM_TX_OFF ((unsigned)TPACKET_ALIGN(sizeof(struct tpacket3_hdr)))
 #define RM_VNET 10u
+/* Frames up to this long leave the tx ring as one linear copy. */
+#define RM_TX_LINEAR_MAX 4096u
 
 struct rm_ring {
 	struct rm_geom g;
@@ -81,8 +83,13 @@ static int set_ring(int fd, int opt, unsigned bs, unsigned bn, unsigned fs, unsi
 	return setsockopt(fd, SOL_PACKET, opt, &req, sizeof(req)) < 0 ? -errno : 0;
 }
 
-int rm_open(int fd, const char *dev, unsigned tx_frame, unsigned tx_slots, bool bypass,
-	    struct rm_ring **out, char *err, size_t errlen)
+bool rm_has_tx(const struct rm_ring *r)
+{
+	return r->g.tx_frame_nr != 0;
+}
+
+int rm_open(int fd, const char *dev, bool tx_ring, unsigned tx_frame, unsigned tx_slots,
+	    bool bypass, struct rm_ring **out, char *err, size_t errlen)
 {
 	int v3 = TPACKET_V3, one = 1, rc;
 	const char *what;
@@ -113,9 +120,11 @@ int rm_open(int fd, const char *dev, unsigned tx_frame, unsigned tx_slots, bool 
 		      RM_BLOCK_TOV_MS);
 	if (rc < 0)
 		goto err;
+	if (!tx_ring)
+		r->g.tx_block_nr = r->g.tx_frame_nr = 0;
 	what = "PACKET_TX_RING";
-	rc = set_ring(fd, PACKET_TX_RING, r->g.tx_block_size, r->g.tx_block_nr, r->g.tx_frame_size, 0);
-	if (rc < 0)
+	if (tx_ring && (rc = set_ring(fd, PACKET_TX_RING, r->g.tx_block_size, r->g.tx_block_nr,
+				      r->g.tx_frame_size, 0)) < 0)
 		goto err;
 	size_t rx_len = (size_t)r->g.rx_block_size * r->g.rx_block_nr;
 	size_t tx_len = (size_t)r->g.tx_block_size * r->g.tx_block_nr;
@@ -240,7 +249,15 @@ int rm_tx(struct rm_ring *r, int fd, struct nf_pkt *pkts, unsigned n, uint64_t *
 		struct tpacket3_hdr *h = tx_slot(r, r->head);
 		if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
 			break; /* ring full: the rest waits for the socket to be writable */
-		iov_read(p->iov, p->iovcnt, 0, (uint8_t *)h + RM_TX_OFF, len);
+		uint8_t *data = (uint8_t *)h + RM_TX_OFF;
+		iov_read(p->iov, p->iovcnt, 0, data, len);
+		/* virtio_net_hdr: flags, gso_type, then le16 hdr_len. A frame
+		 * that is not GSO goes out as one linear copy (see the header
+		 * comment); the kernel checks hdr_len against the length. */
+		if (data[1] == 0 && len - RM_VNET <= RM_TX_LINEAR_MAX) {
+			uint16_t hl = (uint16_t)(len - RM_VNET);
+			memcpy(data + 2, &hl, 2);
+		}
 		h->tp_len = (uint32_t)len;
 		h->tp_snaplen = (uint32_t)len;
 		h->tp_next_offset = 0;
