@@ -489,7 +489,10 @@ start_guest() {
 # stock-TRANSPORT-groN (TRANSPORT raw, tap or hybrid; N the vecN: gro=
 # option). EXTRA (uml-nf only): pollUSECS (uml-nf --poll USECS), vec0
 # (vec=0: one syscall per frame), nouring (UMLNF_IO_URING=0: tap I/O by
-# readv/writev instead of io_uring batches).
+# readv/writev instead of io_uring batches); raw only: mmap, mmtx (ring=mmap,
+# ring=mmaptx), xdp, xdpskb (ring=xdp, ring=xdpskb), mmpUSECS (ring=mmap
+# with --poll USECS), mrg (mrg=1). Variant names stay short: the umid made
+# from them must fit socket paths.
 bench_router() {
 	local variant=$1 kind transport gro extra flags=() vif0=p-veth0 vif1=p-veth1 gmac xopts=""
 	IFS=- read -r kind transport gro extra <<<"$variant"
@@ -498,8 +501,10 @@ bench_router() {
 	poll[0-9]*) flags=(--poll "${extra#poll}") ;;
 	vec0) xopts=,vec=0 ;;
 	nouring) GUEST_IO_URING=0 ;;
-	mmap | xdp | skb) xopts=,ring=$extra ;;
-	mmappoll[0-9]*) xopts=,ring=mmap flags=(--poll "${extra#mmappoll}") ;;
+	mmap | xdp | xdpskb) xopts=,ring=$extra ;;
+	mmtx) xopts=,ring=mmaptx ;;
+	mmp[0-9]*) xopts=,ring=mmap flags=(--poll "${extra#mmp}") ;;
+	mrg) xopts=,mrg=1 ;;
 	esac
 	gro=${gro#gro}
 	lab_init "b-$variant" || return 1
@@ -670,7 +675,8 @@ for v in "${list[@]}"; do
 		host-router | umlnf-raw-gro[01] | umlnf-raw-gro[01]-poll[0-9]* | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01] | \
 		umlnf-tap-gro[01] | umlnf-hybrid-gro[01] | umlnf-tap-gro[01]-vec0 | umlnf-tap-gro[01]-nouring | \
 		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]* | \
-		umlnf-raw-gro[01]-mmap | umlnf-raw-gro[01]-xdp | umlnf-raw-gro[01]-skb | umlnf-raw-gro[01]-mmappoll[0-9]*)
+		umlnf-raw-gro[01]-mmap | umlnf-raw-gro[01]-mmtx | umlnf-raw-gro[01]-xdp | umlnf-raw-gro[01]-xdpskb | \
+		umlnf-raw-gro[01]-mmp[0-9]* | umlnf-raw-gro[01]-mrg)
 			bench_router "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac

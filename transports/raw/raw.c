@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "ifup.h"
 #include "log.h"
 #include "ring_mmap.h"
+#include "ring_xdp.h"
 #include "transport.h"
 #include "util.h"
 
@@ -56,6 +58,8 @@ struct raw_port {
 	struct mmsghdr *msgs;
 	uint64_t drops;     /* PACKET_STATISTICS tp_drops, accumulated */
 	struct rm_ring *ring; /* ring=mmap, else NULL (recvmmsg/sendmmsg) */
+	struct rx_xdp *xdp;   /* ring=xdp/xdpskb, else NULL */
+	int xdp_set;          /* ring=xdp: epoll set of the XDP and packet sockets (rx_fd) */
 };
 
 static const struct nf_optdesc raw_opts[] = {
@@ -64,7 +68,8 @@ static const struct nf_optdesc raw_opts[] = {
 	{ "ring", NF_OPT_STRING, 0, 16, false,
 	  "host socket I/O: socket (recvmmsg/sendmmsg, default), mmap (PACKET_MMAP "
 	  "TPACKET_V3 rx block ring: no receive syscall, one wakeup per block; tx by "
-	  "sendmmsg) or mmaptx (and a tx ring)",
+	  "sendmmsg), mmaptx (and a tx ring), xdp (AF_XDP receive, native XDP program; "
+	  "GSO frames and tx by the packet socket) or xdpskb (the same in generic mode)",
 	  NULL },
 	NF_OPTDESC_IFUP,
 };
@@ -111,17 +116,27 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	struct raw_port *rp = NULL;
 
 	const struct nf_optval *ring = nf_devcfg_topt(cfg, "ring");
-	bool use_ring = false, tx_ring = false;
+	bool use_ring = false, tx_ring = false, use_xdp = false, xdp_skb = false;
 	if (ring && strcmp(ring->str, "mmap") == 0) {
 		use_ring = true;
 	} else if (ring && strcmp(ring->str, "mmaptx") == 0) {
 		use_ring = tx_ring = true;
+	} else if (ring && (strcmp(ring->str, "xdp") == 0 || strcmp(ring->str, "xdpskb") == 0)) {
+		use_xdp = true;
+		xdp_skb = ring->str[3] == 's';
 	} else if (ring && strcmp(ring->str, "socket") != 0) {
-		snprintf(err, errlen, "vec%u: ring: expected socket, mmap or mmaptx, got \"%s\"",
+		snprintf(err, errlen,
+			 "vec%u: ring: expected socket, mmap, mmaptx, xdp or xdpskb, got \"%s\"",
 			 cfg->index, ring->str);
 		return -EINVAL;
 	}
-	if (use_ring && !cfg->vec) {
+	if (use_xdp && (cfg->bpffile || cfg->bpf_expr || cfg->bpfflash)) {
+		snprintf(err, errlen, "vec%u: ring: receive filters (bpffile=, bpf=, bpfflash=) run on "
+			 "the packet socket and would not see the frames XDP takes: not with ring=%s",
+			 cfg->index, ring->str);
+		return -EINVAL;
+	}
+	if ((use_ring || use_xdp) && !cfg->vec) {
 		snprintf(err, errlen, "vec%u: ring: ring=mmap moves whole batches; it cannot be "
 			 "combined with vec=0", cfg->index);
 		return -EINVAL;
@@ -180,6 +195,7 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	rp = calloc(1, sizeof(*rp));
 	if (!rp)
 		goto err_nomem;
+	rp->xdp_set = -1;
 	rp->nmsgs = cfg->depth;
 	rp->msgs = calloc(rp->nmsgs, sizeof(*rp->msgs));
 	if (!rp->msgs)
@@ -198,6 +214,25 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 			ifname, tx_ring ? "tx ring" : "tx by sendmmsg",
 			cfg->gro ? "" : ", qdisc bypass");
 	}
+	if (use_xdp) {
+		char dev[16];
+		snprintf(dev, sizeof(dev), "vec%u", cfg->index);
+		rc = rx_xdp_open(ifname, ifindex, dev, xdp_skb, &rp->xdp, err, errlen);
+		if (rc < 0)
+			goto err_free;
+		/* The engine watches one receive descriptor: a set of both. */
+		rp->xdp_set = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		if (rp->xdp_set < 0 || epoll_ctl(rp->xdp_set, EPOLL_CTL_ADD, rx_xdp_fd(rp->xdp), &ev) < 0 ||
+		    epoll_ctl(rp->xdp_set, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "vec%u: ring: epoll: %s", cfg->index, strerror(errno));
+			goto err_free;
+		}
+		nf_info("vec%u: ring=%s on %s (AF_XDP receive, copy mode, %s XDP program; larger "
+			"frames and transmit by the packet socket)", cfg->index, ring->str, ifname,
+			xdp_skb ? "generic" : "native");
+	}
 	rc = nf_ifup_run(cfg, ifname, err, errlen);
 	if (rc < 0)
 		goto err_free;
@@ -208,7 +243,7 @@ static int raw_open(const struct nf_devcfg *cfg, struct nf_port **out, char *err
 	rp->base = (struct nf_port){
 		.transport = cfg->transport,
 		.cfg = cfg,
-		.rx_fd = fd,
+		.rx_fd = rp->xdp ? rp->xdp_set : fd,
 		.tx_fd = fd,
 		.caps = NF_CAP_VNET_HDR | NF_CAP_GSO,
 	};
@@ -221,6 +256,9 @@ err_nomem:
 err_free:
 	if (rp) {
 		rm_close(rp->ring);
+		rx_xdp_close(rp->xdp);
+		if (rp->xdp_set >= 0)
+			close(rp->xdp_set);
 		free(rp->msgs);
 	}
 	free(rp);
@@ -233,6 +271,9 @@ static void raw_close(struct nf_port *port)
 {
 	struct raw_port *rp = to_raw(port);
 	rm_close(rp->ring);
+	rx_xdp_close(rp->xdp);
+	if (rp->xdp_set >= 0)
+		close(rp->xdp_set);
 	close(rp->fd);
 	free(rp->msgs);
 	free(rp);
@@ -272,13 +313,30 @@ static int raw_reattach(struct nf_port *port)
 	return 0;
 }
 
+static int raw_rx_socket(struct raw_port *rp, struct nf_pkt *pkts, unsigned max);
+
 static int raw_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 {
 	struct raw_port *rp = to_raw(port);
-	int n;
 
 	if (rp->ring)
 		return rm_rx(rp->ring, pkts, max);
+	if (rp->xdp) {
+		/* The XDP socket first; what XDP passed on (GSO frames) waits
+		 * in the packet socket once the XDP ring is drained. */
+		int n = rx_xdp_rx(rp->xdp, pkts, max);
+		if ((unsigned)n == max)
+			return n;
+		int m = raw_rx_socket(rp, pkts + n, max - (unsigned)n);
+		return m < 0 ? (n ? n : m) : n + m;
+	}
+	return raw_rx_socket(rp, pkts, max);
+}
+
+static int raw_rx_socket(struct raw_port *rp, struct nf_pkt *pkts, unsigned max)
+{
+	int n;
+
 	if (max > rp->nmsgs)
 		max = rp->nmsgs;
 	for (unsigned i = 0; i < max; i++) {
@@ -362,7 +420,7 @@ static uint64_t raw_rx_host_drops(struct nf_port *port)
 	/* The kernel resets these counters on every read. */
 	if (getsockopt(rp->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
 		rp->drops += st.tp_drops;
-	return rp->drops;
+	return rp->drops + (rp->xdp ? rx_xdp_drops(rp->xdp) : 0);
 }
 
 const struct nf_transport nf_transport_raw = {
