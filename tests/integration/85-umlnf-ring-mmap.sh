@@ -11,7 +11,7 @@ lab_create || die "lab_create"
 lab_write_conf || die "lab_write_conf"
 
 step "bad ring= values exit 2 naming device and option"
-for c in 'ring: expected socket, mmap or mmaptx|ring=xyz' 'ring: ring=mmap moves whole batches|ring=mmap,vec=0'; do
+for c in 'ring: expected socket, mmap, mmaptx, xdp or xdpskb|ring=xyz' 'ring: ring=mmap moves whole batches|ring=mmap,vec=0'; do
 	want=${c%%|*} opt=${c#*|}
 	out=$(timeout 20 ip netns exec "$LAB_NS_HOST" "$UMLNF" "vec0:transport=raw,ifname=p-veth0,$opt" \
 		"umid=$LAB_UMID-bad" 2>&1 </dev/null)
