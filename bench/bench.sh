@@ -28,12 +28,12 @@ BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
 BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 umlnf-raw-gro0-sock umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
 # The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
 BENCH_NDR_SIZES=${BENCH_NDR_SIZES-"64 1500"}
-BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 1800 || echo 780)}
+BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 2400 || echo 780)}
 BENCH_DIR=$(dirname "$BENCH_OUT")
 
 [ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
@@ -475,7 +475,12 @@ start_guest() {
 	local kind=$1
 	shift
 	# shellcheck disable=SC2086 # BENCH_UMLNF_ARGS is a word list on purpose
-	if [ "$kind" = umlnf ] && [ -n "${GUEST_IO_URING:-}" ]; then
+	if [ "$kind" = umlnf ] && [ -n "${GUEST_SCHED_BATCH:-}" ]; then
+		UMLNF_SCHED_BATCH=$GUEST_SCHED_BATCH lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
+	elif [ "$kind" = umlnf ] && [ -n "${GUEST_RING_BLOCKS:-}" ]; then
+		UMLNF_RING_BLOCK_KB=${GUEST_RING_BLOCKS#*x} UMLNF_RING_BLOCKS=${GUEST_RING_BLOCKS%x*} \
+			lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
+	elif [ "$kind" = umlnf ] && [ -n "${GUEST_IO_URING:-}" ]; then
 		UMLNF_IO_URING=$GUEST_IO_URING lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
 	elif [ "$kind" = umlnf ]; then
 		lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
@@ -489,22 +494,27 @@ start_guest() {
 # stock-TRANSPORT-groN (TRANSPORT raw, tap or hybrid; N the vecN: gro=
 # option). EXTRA (uml-nf only): pollUSECS (uml-nf --poll USECS), vec0
 # (vec=0: one syscall per frame), nouring (UMLNF_IO_URING=0: tap I/O by
-# readv/writev instead of io_uring batches); raw only: mmap, mmtx (ring=mmap,
-# ring=mmaptx), xdp, xdpskb (ring=xdp, ring=xdpskb), mmpUSECS (ring=mmap
-# with --poll USECS), mrg (mrg=1). Variant names stay short: the umid made
-# from them must fit socket paths.
+# readv/writev instead of io_uring batches); raw only: sock, mmap, mmtx
+# (ring=socket, ring=mmap, ring=mmaptx), xdp, xdpskb (ring=xdp,
+# ring=xdpskb), mmpUSECS (ring=mmap with --poll USECS), mrg (mrg=1), mbNxKB
+# (ring=mmap with N receive blocks of KB KiB), sbdp, sball
+# (UMLNF_SCHED_BATCH=dp|all). Variant names stay short: the umid made from
+# them must fit socket paths.
 bench_router() {
 	local variant=$1 kind transport gro extra flags=() vif0=p-veth0 vif1=p-veth1 gmac xopts=""
 	IFS=- read -r kind transport gro extra <<<"$variant"
-	GUEST_IO_URING=
+	GUEST_IO_URING= GUEST_RING_BLOCKS= GUEST_SCHED_BATCH=
 	case $extra in
 	poll[0-9]*) flags=(--poll "${extra#poll}") ;;
 	vec0) xopts=,vec=0 ;;
 	nouring) GUEST_IO_URING=0 ;;
 	mmap | xdp | xdpskb) xopts=,ring=$extra ;;
 	mmtx) xopts=,ring=mmaptx ;;
+	sock) xopts=,ring=socket ;;
 	mmp[0-9]*) xopts=,ring=mmap flags=(--poll "${extra#mmp}") ;;
 	mrg) xopts=,mrg=1 ;;
+	mb[0-9]*x[0-9]*) xopts=,ring=mmap GUEST_RING_BLOCKS=${extra#mb} ;; # NxKB receive blocks
+	sbdp | sball) GUEST_SCHED_BATCH=${extra#sb} ;; # UMLNF_SCHED_BATCH=dp|all
 	esac
 	gro=${gro#gro}
 	lab_init "b-$variant" || return 1
@@ -676,7 +686,8 @@ for v in "${list[@]}"; do
 		umlnf-tap-gro[01] | umlnf-hybrid-gro[01] | umlnf-tap-gro[01]-vec0 | umlnf-tap-gro[01]-nouring | \
 		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]* | \
 		umlnf-raw-gro[01]-mmap | umlnf-raw-gro[01]-mmtx | umlnf-raw-gro[01]-xdp | umlnf-raw-gro[01]-xdpskb | \
-		umlnf-raw-gro[01]-mmp[0-9]* | umlnf-raw-gro[01]-mrg)
+		umlnf-raw-gro[01]-mmp[0-9]* | umlnf-raw-gro[01]-mrg | umlnf-raw-gro[01]-mb[0-9]*x[0-9]* | \
+		umlnf-raw-gro[01]-sbdp | umlnf-raw-gro[01]-sball | umlnf-raw-gro[01]-sock)
 			bench_router "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac

@@ -32,6 +32,7 @@ struct nf_engine {
 	int ctl_cpu, dp_cpu;
 	uint64_t wakeups; /* datapath epoll returns with events */
 	unsigned poll_us; /* 0: event-driven; else timed polling while busy */
+	bool sched_batch; /* datapath thread under SCHED_BATCH (UMLNF_SCHED_BATCH) */
 };
 
 static struct nf_dev *to_dev(struct vu_dev *vu)
@@ -421,6 +422,14 @@ static void *datapath_main(void *arg)
 	uint64_t window_from = 0, prev_window = 0; /* frames_moved() marks */
 
 	pin_self(eng->dp_cpu);
+	if (eng->sched_batch) {
+		/* Woken by a kick or a socket, this thread does not preempt
+		 * the guest it shares a CPU with: it runs when the guest
+		 * blocks (its NAPI pass done) and finds a whole batch. */
+		struct sched_param sp = { 0 };
+		if (pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp))
+			nf_warn("datapath: cannot switch to SCHED_BATCH");
+	}
 	while (!atomic_load(&eng->stop)) {
 		struct timespec ts = { 0, 0 }, *timeout = &ts;
 		if (eng->poll_us && !busy &&
@@ -554,6 +563,8 @@ int nf_engine_create(struct nf_engine **out)
 	const char *e = getenv("UMLNF_TX_CALL_DEFER_US"); /* A/B switch for bench runs */
 	if (e && *e)
 		tx_call_defer_us = (unsigned)strtoul(e, NULL, 10);
+	e = getenv("UMLNF_SCHED_BATCH"); /* A/B switch: "dp" or "all" */
+	eng->sched_batch = e && (strcmp(e, "dp") == 0 || strcmp(e, "all") == 0);
 	eng->dp_epfd = eng->ctl_epfd = eng->wake_fd = eng->ctl_wake_fd = -1;
 	eng->dp_epfd = epoll_create1(EPOLL_CLOEXEC);
 	eng->ctl_epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -521,8 +521,10 @@ int main(int argc, char **argv)
 	char mc_sock[512], mc_client[512];
 	snprintf(mc_sock, sizeof(mc_sock), "%s/%s/mconsole", L.uml_dir ? L.uml_dir : L.inst.dir, L.umid);
 	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst.dir);
+	const char *sb = getenv("UMLNF_SCHED_BATCH"); /* A/B switch for bench runs */
 	struct sv_guest g = {
 		.cpu = guest_cpu,
+		.sched_batch = sb && strcmp(sb, "all") == 0,
 		.mc_sock = mc_sock,
 		.mc_client = mc_client,
 		.halt_timeout_ms = HALT_TIMEOUT_MS,

@@ -104,6 +104,12 @@ int rm_open(int fd, const char *dev, bool tx_ring, unsigned tx_frame, unsigned t
 		what = "frame size";
 		goto err;
 	}
+	/* A/B switch for bench runs: receive blocks of KB KiB, N of them. */
+	const char *kb = getenv("UMLNF_RING_BLOCK_KB"), *nb = getenv("UMLNF_RING_BLOCKS");
+	if (kb && *kb)
+		r->g.rx_block_size = (unsigned)strtoul(kb, NULL, 10) << 10;
+	if (nb && *nb)
+		r->g.rx_block_nr = (unsigned)strtoul(nb, NULL, 10);
 	what = "PACKET_VERSION TPACKET_V3";
 	if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v3, sizeof(v3)) < 0)
 		goto err_errno;
