@@ -28,7 +28,7 @@ BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
 BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 umlnf-raw-gro0-sock umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
 # The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
@@ -497,8 +497,9 @@ start_guest() {
 # readv/writev instead of io_uring batches); raw only: sock, mmap, mmtx
 # (ring=socket, ring=mmap, ring=mmaptx), xdp, xdpskb (ring=xdp,
 # ring=xdpskb), mmpUSECS (ring=mmap with --poll USECS), mrg (mrg=1), mbNxKB
-# (ring=mmap with N receive blocks of KB KiB), sbdp, sball
-# (UMLNF_SCHED_BATCH=dp|all). Variant names stay short: the umid made from
+# (ring=mmap with N receive blocks of KB KiB), sbdp, sball, sboff
+# (UMLNF_SCHED_BATCH=dp|all|off), old (ring=socket and no SCHED_BATCH: the
+# datapath before both). Variant names stay short: the umid made from
 # them must fit socket paths.
 bench_router() {
 	local variant=$1 kind transport gro extra flags=() vif0=p-veth0 vif1=p-veth1 gmac xopts=""
@@ -514,7 +515,8 @@ bench_router() {
 	mmp[0-9]*) xopts=,ring=mmap flags=(--poll "${extra#mmp}") ;;
 	mrg) xopts=,mrg=1 ;;
 	mb[0-9]*x[0-9]*) xopts=,ring=mmap GUEST_RING_BLOCKS=${extra#mb} ;; # NxKB receive blocks
-	sbdp | sball) GUEST_SCHED_BATCH=${extra#sb} ;; # UMLNF_SCHED_BATCH=dp|all
+	sbdp | sball | sboff) GUEST_SCHED_BATCH=${extra#sb} ;; # UMLNF_SCHED_BATCH=dp|all|off
+	old) xopts=,ring=socket GUEST_SCHED_BATCH=off ;; # the datapath as it was before ring= and SCHED_BATCH
 	esac
 	gro=${gro#gro}
 	lab_init "b-$variant" || return 1
@@ -687,7 +689,8 @@ for v in "${list[@]}"; do
 		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]* | \
 		umlnf-raw-gro[01]-mmap | umlnf-raw-gro[01]-mmtx | umlnf-raw-gro[01]-xdp | umlnf-raw-gro[01]-xdpskb | \
 		umlnf-raw-gro[01]-mmp[0-9]* | umlnf-raw-gro[01]-mrg | umlnf-raw-gro[01]-mb[0-9]*x[0-9]* | \
-		umlnf-raw-gro[01]-sbdp | umlnf-raw-gro[01]-sball | umlnf-raw-gro[01]-sock)
+		umlnf-raw-gro[01]-sbdp | umlnf-raw-gro[01]-sball | umlnf-raw-gro[01]-sboff | umlnf-raw-gro[01]-sock | \
+		umlnf-raw-gro[01]-old)
 			bench_router "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac

@@ -32,7 +32,7 @@ struct nf_engine {
 	int ctl_cpu, dp_cpu;
 	uint64_t wakeups; /* datapath epoll returns with events */
 	unsigned poll_us; /* 0: event-driven; else timed polling while busy */
-	bool sched_batch; /* datapath thread under SCHED_BATCH (UMLNF_SCHED_BATCH) */
+	bool sched_batch; /* datapath thread under SCHED_BATCH */
 };
 
 static struct nf_dev *to_dev(struct vu_dev *vu)
@@ -563,8 +563,6 @@ int nf_engine_create(struct nf_engine **out)
 	const char *e = getenv("UMLNF_TX_CALL_DEFER_US"); /* A/B switch for bench runs */
 	if (e && *e)
 		tx_call_defer_us = (unsigned)strtoul(e, NULL, 10);
-	e = getenv("UMLNF_SCHED_BATCH"); /* A/B switch: "dp" or "all" */
-	eng->sched_batch = e && (strcmp(e, "dp") == 0 || strcmp(e, "all") == 0);
 	eng->dp_epfd = eng->ctl_epfd = eng->wake_fd = eng->ctl_wake_fd = -1;
 	eng->dp_epfd = epoll_create1(EPOLL_CLOEXEC);
 	eng->ctl_epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -749,6 +747,13 @@ void nf_engine_set_poll(struct nf_engine *eng, unsigned poll_us)
 	eng->poll_us = poll_us > NF_POLL_MAX_US ? NF_POLL_MAX_US : poll_us;
 	if (eng->poll_us)
 		nf_info("datapath: timed polling every %u us while traffic flows", eng->poll_us);
+}
+
+void nf_engine_set_sched_batch(struct nf_engine *eng, bool on)
+{
+	eng->sched_batch = on;
+	if (on)
+		nf_info("datapath: SCHED_BATCH (it shares its CPU with the guest)");
 }
 
 void nf_engine_guest_halting(struct nf_engine *eng)
