@@ -42,6 +42,7 @@ endif
 
 # Debian packages used anywhere in the project (build, image, lab, bench).
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libcmocka-dev libmnl-dev libpcap-dev liburing-dev \
+	libxdp-dev libbpf-dev \
 	user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
 	gnuplot-nox iputils-ping nftables iptables squashfs-tools python3
@@ -55,7 +56,7 @@ LIB_SRCS := common/log.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
 	datapath/stats.c datapath/capring.c datapath/capture.c datapath/attach.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/port.c \
-	transports/raw/raw.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
+	transports/raw/raw.c transports/raw/ring_mmap.c transports/raw/ring_xdp.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
 	transports/ifup.c transports/tap/tap.c transports/tap/tapdev.c transports/tap/tapio.c \
 	transports/tap/batch.c transports/hybrid/hybrid.c transports/privsock.c \
 	bpf/filter.c \
@@ -65,7 +66,17 @@ LIB_SRCS := common/log.c \
 	launcher/csock_client.c launcher/stats_cmd.c launcher/capture_cmd.c launcher/broker.c
 MAIN_SRCS := launcher/main.c
 
-OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))
+# ring=xdp needs libxdp, libbpf and clang (the XDP program, bpf/*.bpf.c, is
+# compiled for the BPF target and embedded as a byte array); without them
+# uml-nf builds and refuses ring=xdp with a message saying why.
+HAVE_XDP := $(shell pkg-config --exists libxdp libbpf 2>/dev/null && command -v clang >/dev/null && echo 1)
+ifeq ($(HAVE_XDP),1)
+CPPFLAGS += -DNF_HAVE_XDP
+LDLIBS   += $(shell pkg-config --libs libxdp libbpf)
+XDP_GEN  := $(BUILD)/bpf/xdp_prog.c
+endif
+
+OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS)) $(XDP_GEN:.c=.o)
 
 all: $(BUILD)/uml-nf
 
@@ -78,10 +89,27 @@ $(BUILD)/obj/%.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/xdp_frame.h
+	@mkdir -p $(dir $@)
+	@echo "  BPF     $<"
+	$(Q)clang -O2 -g -target bpf -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine) -c -o $@ $<
+
+# The program as a C array (od: no xxd needed).
+$(BUILD)/bpf/xdp_prog.c: $(BUILD)/bpf/xdp_redirect.bpf.o
+	@echo "  EMBED   $<"
+	$(Q){ echo '/* generated from bpf/xdp_redirect.bpf.c */'; \
+	  echo 'const unsigned char nf_xdp_prog[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; echo "const unsigned int nf_xdp_prog_len = sizeof(nf_xdp_prog);"; } >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/xdp_prog.o: $(BUILD)/bpf/xdp_prog.c
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
 # The same program under ASan/UBSan, for the integration test that drives the
 # real datapath with sanitizers on.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-SAN_OBJS := $(patsubst %.c,$(BUILD)/san/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))
+SAN_OBJS := $(patsubst %.c,$(BUILD)/san/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS)) $(XDP_GEN:.c=.o)
 
 $(BUILD)/san/uml-nf: $(SAN_OBJS)
 	@echo "  LD      $@"

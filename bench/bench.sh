@@ -9,6 +9,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../tests/lib.sh"
+. "$here/ndr.sh"
 
 UMLNF=${UMLNF:-build/uml-nf}
 IMAGE=${IMAGE:-build/images/router.img}
@@ -27,10 +28,12 @@ BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
 BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1 umlnf-raw-gro0 umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
-BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-780}
+# The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
+BENCH_NDR_SIZES=${BENCH_NDR_SIZES-"64 1500"}
+BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 2400 || echo 780)}
 BENCH_DIR=$(dirname "$BENCH_OUT")
 
 [ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
@@ -401,6 +404,10 @@ cols+=(wakeups_per_pkt64 kicks_per_pkt64 calls_per_pkt64
 	fixed_wakeups_per_pkt fixed_kicks_per_pkt fixed_calls_per_pkt)
 # Busy CPU the old way (elapsed - cpuidle residency), for comparison.
 cols+=(idle_busy_us_per_pkt64 fixed_idle_busy_us_per_pkt)
+# RFC 2544 search (bench/ndr.sh), and the flood rate as a share of the NDR
+# (receive livelock: well below 1).
+for s in $BENCH_NDR_SIZES; do cols+=("ndr$s" "pdr$s" "ndr_gen_bound$s" "ndr_trials$s" "flood_per_ndr$s"); done
+cols+=(ndr_busy_us_per_pkt64 ndr_umlnf_us_per_pkt64 ndr_guest_us_per_pkt64)
 
 declare -A R          # the variant being measured: key -> value
 declare -A DIRECT     # direct-veth offered rate per size, for gen_bound
@@ -456,6 +463,10 @@ bench_udp() {
 	R[fixed_idle_busy_us_per_pkt]=$FLOOD_IDLE_BUSY_US
 	R[fixed_wakeups_per_pkt]=$FLOOD_WAKE R[fixed_kicks_per_pkt]=$FLOOD_KICKS
 	R[fixed_calls_per_pkt]=$FLOOD_CALLS
+	for s in $BENCH_NDR_SIZES; do
+		ndr_search "$s"
+		R[flood_per_ndr$s]=$(per "${R[pps$s]:-0}" "${R[ndr$s]:-0}" 1 %.2f)
+	done
 }
 
 # start_guest KIND [uml-nf flags...]; GUEST_IO_URING, when set, becomes
@@ -464,7 +475,12 @@ start_guest() {
 	local kind=$1
 	shift
 	# shellcheck disable=SC2086 # BENCH_UMLNF_ARGS is a word list on purpose
-	if [ "$kind" = umlnf ] && [ -n "${GUEST_IO_URING:-}" ]; then
+	if [ "$kind" = umlnf ] && [ -n "${GUEST_SCHED_BATCH:-}" ]; then
+		UMLNF_SCHED_BATCH=$GUEST_SCHED_BATCH lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
+	elif [ "$kind" = umlnf ] && [ -n "${GUEST_RING_BLOCKS:-}" ]; then
+		UMLNF_RING_BLOCK_KB=${GUEST_RING_BLOCKS#*x} UMLNF_RING_BLOCKS=${GUEST_RING_BLOCKS%x*} \
+			lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
+	elif [ "$kind" = umlnf ] && [ -n "${GUEST_IO_URING:-}" ]; then
 		UMLNF_IO_URING=$GUEST_IO_URING lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
 	elif [ "$kind" = umlnf ]; then
 		lab_start_umlnf "$UMLNF" "$IMAGE" ${BENCH_UMLNF_ARGS:-} "$@"
@@ -478,15 +494,29 @@ start_guest() {
 # stock-TRANSPORT-groN (TRANSPORT raw, tap or hybrid; N the vecN: gro=
 # option). EXTRA (uml-nf only): pollUSECS (uml-nf --poll USECS), vec0
 # (vec=0: one syscall per frame), nouring (UMLNF_IO_URING=0: tap I/O by
-# readv/writev instead of io_uring batches).
+# readv/writev instead of io_uring batches); raw only: sock, mmap, mmtx
+# (ring=socket, ring=mmap, ring=mmaptx), xdp, xdpskb (ring=xdp,
+# ring=xdpskb), mmpUSECS (ring=mmap with --poll USECS), mrg (mrg=1), mbNxKB
+# (ring=mmap with N receive blocks of KB KiB), sbdp, sball, sboff
+# (UMLNF_SCHED_BATCH=dp|all|off), old (ring=socket and no SCHED_BATCH: the
+# datapath before both). Variant names stay short: the umid made from
+# them must fit socket paths.
 bench_router() {
 	local variant=$1 kind transport gro extra flags=() vif0=p-veth0 vif1=p-veth1 gmac xopts=""
 	IFS=- read -r kind transport gro extra <<<"$variant"
-	GUEST_IO_URING=
+	GUEST_IO_URING= GUEST_RING_BLOCKS= GUEST_SCHED_BATCH=
 	case $extra in
 	poll[0-9]*) flags=(--poll "${extra#poll}") ;;
 	vec0) xopts=,vec=0 ;;
 	nouring) GUEST_IO_URING=0 ;;
+	mmap | xdp | xdpskb) xopts=,ring=$extra ;;
+	mmtx) xopts=,ring=mmaptx ;;
+	sock) xopts=,ring=socket ;;
+	mmp[0-9]*) xopts=,ring=mmap flags=(--poll "${extra#mmp}") ;;
+	mrg) xopts=,mrg=1 ;;
+	mb[0-9]*x[0-9]*) xopts=,ring=mmap GUEST_RING_BLOCKS=${extra#mb} ;; # NxKB receive blocks
+	sbdp | sball | sboff) GUEST_SCHED_BATCH=${extra#sb} ;; # UMLNF_SCHED_BATCH=dp|all|off
+	old) xopts=,ring=socket GUEST_SCHED_BATCH=off ;; # the datapath as it was before ring= and SCHED_BATCH
 	esac
 	gro=${gro#gro}
 	lab_init "b-$variant" || return 1
@@ -570,7 +600,13 @@ bench_router() {
 	else
 		log "$variant: cannot switch c-eth0 TSO/GSO off; tcp_mss_gbps=fail"
 	fi
-	if c_offload on >/dev/null; then
+	local tso=1
+	if ! c_offload on >/dev/null && [ "$extra" = xdp ]; then
+		# Native XDP on p-veth0 turns its peer's GSO off: TCP as it comes.
+		log "$variant: c-eth0 keeps TSO/GSO off (native XDP on its veth peer); TCP with MSS-sized segments"
+		tso=0
+	fi
+	if [ "$tso" = 0 ] || c_offload on >/dev/null; then
 		bench_tcp "$variant tcp"
 		R[tcp_gbps]=$TCP_RESULT R[tcp_retr]=$TCP_RETR
 		bench_tcp "$variant tcp4" -P 4
@@ -635,7 +671,8 @@ variant_est() {
 	n=$(wc -w <<<"$BENCH_SIZES")
 	awk -v n="$n" -v w="$BENCH_WARMUP" -v d="$BENCH_DURATION" -v t="$BENCH_TCP_SECONDS" \
 		-v pc="$BENCH_PING_COUNT" -v pi="$BENCH_PING_INTERVAL" \
-		'BEGIN { printf "%d", 20 + (n + 1) * (w + d + 1) + 3 * (t + 3) + pc * pi }'
+		-v nn="$(wc -w <<<"$BENCH_NDR_SIZES")" -v nt="$NDR_TRIALS" -v ns="$NDR_TRIAL_S" \
+		'BEGIN { printf "%d", 20 + (n + 1) * (w + d + 1) + 3 * (t + 3) + pc * pi + nn * nt * (ns + 1.5) }'
 }
 
 mkdir -p "$BENCH_DIR"
@@ -678,7 +715,11 @@ for v in "${list[@]}"; do
 		direct-veth) bench_direct ;;
 		host-router | umlnf-raw-gro[01] | umlnf-raw-gro[01]-poll[0-9]* | stock-raw-gro[01] | stock-tap-gro[01] | stock-hybrid-gro[01] | \
 		umlnf-tap-gro[01] | umlnf-hybrid-gro[01] | umlnf-tap-gro[01]-vec0 | umlnf-tap-gro[01]-nouring | \
-		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]*)
+		umlnf-hybrid-gro[01]-vec0 | umlnf-hybrid-gro[01]-nouring | umlnf-tap-gro[01]-poll[0-9]* | \
+		umlnf-raw-gro[01]-mmap | umlnf-raw-gro[01]-mmtx | umlnf-raw-gro[01]-xdp | umlnf-raw-gro[01]-xdpskb | \
+		umlnf-raw-gro[01]-mmp[0-9]* | umlnf-raw-gro[01]-mrg | umlnf-raw-gro[01]-mb[0-9]*x[0-9]* | \
+		umlnf-raw-gro[01]-sbdp | umlnf-raw-gro[01]-sball | umlnf-raw-gro[01]-sboff | umlnf-raw-gro[01]-sock | \
+		umlnf-raw-gro[01]-old)
 			bench_router "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac
@@ -712,7 +753,7 @@ for v in "${order[@]}"; do
 	for r in "${refs[@]}"; do
 		[ -n "${res[$r]:-}" ] || continue
 		line="ratio variant=$v ref=$r"
-		for k in $(for s in $BENCH_SIZES; do echo "pps$s"; done) tcp_gbps tcp4_gbps tcp_mss_gbps; do
+		for k in $(for s in $BENCH_SIZES; do echo "pps$s"; done) $(for s in $BENCH_NDR_SIZES; do echo "ndr$s pdr$s"; done) tcp_gbps tcp4_gbps tcp_mss_gbps; do
 			line+=" ${k%_gbps}=$(ratio "$(kv "${res[$v]}" "$k")" "$(kv "${res[$r]}" "$k")")"
 		done
 		echo "$line" | tee -a "$BENCH_OUT.tmp"

@@ -6,7 +6,9 @@
 # env: UMLNF, IMAGE, PROF_VEC_OPTS (default gro=1), PROF_SECONDS (4), PROF_BYTES (60),
 #      PROF_GAP (trafgen -t: 0 = flat out, e.g. 20us = 50 kpps),
 #      PROF_UMLNF_ARGS (extra uml-nf flags, e.g. "--poll 100"),
-#      PROF_STOCK=1 to profile stock linux.uml instead; output in build/bench/profile-*.
+#      PROF_STOCK=1 to profile stock linux.uml instead; PROF_RATE=PPS: a steady rate from
+#      bench/pacer.c (bursts of 8) instead of trafgen; PROF_NAME: a name for the output
+#      files; output in build/bench/profile-*.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh"
 
@@ -16,7 +18,7 @@ SECS=${PROF_SECONDS:-4}
 BYTES=${PROF_BYTES:-60}
 OUT=build/bench
 mkdir -p "$OUT"
-name=$([ "${PROF_STOCK:-0}" = 1 ] && echo stock || echo umlnf)-${PROF_VEC_OPTS:-gro=1}
+name=${PROF_NAME:-$([ "${PROF_STOCK:-0}" = 1 ] && echo stock || echo umlnf)-${PROF_VEC_OPTS:-gro=1}}
 
 lab_init prof || exit 1
 lab_create || die "lab_create"
@@ -43,8 +45,18 @@ cat >"$LAB_DIR/flood.cfg" <<CFG
 { eth(da=$dmac, sa=$smac, type=0x0800), ipv4(saddr=$LAB_CLIENT_ADDR, daddr=$LAB_SERVER_ADDR, ttl=64),
   udp(sport=4000, dport=9), fill(0x42, $((BYTES - 42))) }
 CFG
-ip netns exec "$LAB_NS_CLIENT" timeout $((SECS + 6)) taskset -c 0 \
-	trafgen -i "$LAB_DIR/flood.cfg" -o c-eth0 -t "${PROF_GAP:-0}" -P 1 -C -Q </dev/null >/dev/null 2>&1 &
+if [ -n "${PROF_RATE:-}" ]; then
+	pacer=$OUT/tools/pacer
+	[ -x "$pacer" ] && [ "$pacer" -nt bench/pacer.c ] || { mkdir -p "$OUT/tools" &&
+		cc -O2 -std=gnu11 -Wall -Wextra -Werror -o "$pacer" bench/pacer.c; } || die "pacer"
+	smac=$(timeout 5 ip netns exec "$LAB_NS_CLIENT" cat /sys/class/net/c-eth0/address)
+	ip netns exec "$LAB_NS_CLIENT" timeout $((SECS + 6)) taskset -c 0 "$pacer" -i c-eth0 \
+		-d "$dmac" -s "$smac" -S "$LAB_CLIENT_ADDR" -D "$LAB_SERVER_ADDR" -l "$BYTES" \
+		-r "$PROF_RATE" -t $((SECS + 4)) -b 8 </dev/null >/dev/null 2>&1 &
+else
+	ip netns exec "$LAB_NS_CLIENT" timeout $((SECS + 6)) taskset -c 0 \
+		trafgen -i "$LAB_DIR/flood.cfg" -o c-eth0 -t "${PROF_GAP:-0}" -P 1 -C -Q </dev/null >/dev/null 2>&1 &
+fi
 gen=$!
 _lab_track "$gen"
 sleep 2

@@ -88,6 +88,14 @@ if command -v gnuplot >/dev/null; then
 		"busy_us_per_pkt64:router CPU busy, offered-max" \
 		"cpu_us_per_pkt64:router process tree, offered-max" \
 		"fixed_busy_us_per_pkt:router CPU busy, fixed rate" || rc=1
+	if head -n 1 "$csv" | tr , '\n' | grep -qx ndr64; then
+		specs=()
+		for s in $(head -n 1 "$csv" | tr , '\n' | sed -n 's/^ndr\([0-9][0-9]*\)$/\1/p'); do
+			specs+=("ndr$s:NDR $s B" "pdr$s:PDR $s B")
+		done
+		SKIP=^direct-veth$ plot ndr "RFC 2544 throughput: NDR (no loss) and PDR (≤ 0.5 % loss), and the 64 B flood rate (log scale)" \
+			"frames/s" 1 "" "${specs[@]}" "pps64:flood 64 B" || rc=1
+	fi
 else
 	echo "report: gnuplot not installed (gnuplot-nox); no plots" >&2
 	rc=1
@@ -103,7 +111,7 @@ function kpps(v) { return isnum(v) ? sprintf("%.1f", v / 1000) : show(v) }
 function r(a, b) { return (isnum(a) && isnum(b) && a > 0 && b > 0) ? a / b : "" }
 function rfmt(x) { return x == "" ? "n/a" : sprintf("%.2f", x) }
 function has(var) { return (var in seen) && get(var, "status") == "ok" }
-NR == 1 { for (i = 1; i <= NF; i++) name[i] = $i; nc = NF; next }
+NR == 1 { for (i = 1; i <= NF; i++) { name[i] = $i; if ($i == "ndr64") has_ndr = 1 }; nc = NF; next }
 {
 	nv++; var[nv] = $1; seen[$1] = 1
 	for (i = 1; i <= nc; i++) val[$1, name[i]] = $i
@@ -194,6 +202,42 @@ END {
 		}
 	}
 	print ""
+	if (has_ndr) {
+		print "## RFC 2544 throughput search (bench/ndr.sh)"
+		print ""
+		print "NDR: highest offered rate a whole trial crossed without losing a frame; PDR: with at most 0.5 % lost;"
+		print "flood ÷ NDR below 1 is receive livelock. CPU µs per frame at the NDR point: the router CPU busy"
+		print "(/proc/stat idle method: everything that ran there, neighbours included), the uml-nf"
+		print "process (its own threads), and the host processes of the guest (for stock UML the whole linux.uml tree)."
+		print ""
+		print "| variant | NDR 64 B kpps | PDR 64 B kpps | flood 64 B kpps | flood ÷ NDR | NDR 1500 B kpps | PDR 1500 B kpps | TCP 1 Gbit/s | µs/frame at NDR: busy / uml-nf / guest | NDR gen-bound 64 / 1500 |"
+		print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for (k = 1; k <= nv; k++) {
+			v = var[k]
+			print "| " v " | " kpps(get(v, "ndr64")) " | " kpps(get(v, "pdr64")) " | " kpps(get(v, "pps64")) \
+				" | " show(get(v, "flood_per_ndr64")) " | " kpps(get(v, "ndr1500")) " | " kpps(get(v, "pdr1500")) \
+				" | " show(get(v, "tcp_gbps")) " | " show(get(v, "ndr_busy_us_per_pkt64")) " / " \
+				show(get(v, "ndr_umlnf_us_per_pkt64")) " / " show(get(v, "ndr_guest_us_per_pkt64")) \
+				" | " show(get(v, "ndr_gen_bound64")) " / " show(get(v, "ndr_gen_bound1500")) " |"
+		}
+		print ""
+		print "Targets (issue 13), host = host-router, stock = stock-raw-gro1, the best TCP mode before this work = umlnf-raw-gro1:"
+		print ""
+		print "| variant | 64 B NDR ≥ 50 % of host | 64 B NDR ≥ 10× stock | flood ≥ 90 % of own NDR | TCP 1 ≥ umlnf-raw-gro1 |"
+		print "|---|---|---|---|---|"
+		for (k = 1; k <= nv; k++) {
+			v = var[k]
+			if (v !~ /^umlnf-/ || !has(v)) continue
+			a = r(get(v, "ndr64"), get(H, "ndr64")); b = r(get(v, "ndr64"), get(S, "ndr64"))
+			c = get(v, "flood_per_ndr64"); d = r(get(v, "tcp_gbps"), get("umlnf-raw-gro1", "tcp_gbps"))
+			line = "| " v " | " (a == "" ? "n/a" : sprintf("%.0f %% — %s", 100 * a, a >= 0.5 ? "**met**" : "not met"))
+			line = line " | " (b == "" ? "n/a" : sprintf("%.1f× — %s", b, b >= 10 ? "**met**" : "not met"))
+			line = line " | " (!isnum(c) ? "n/a" : sprintf("%.2f — %s", c, c >= 0.9 ? "**met**" : "not met"))
+			line = line " | " (d == "" ? "n/a" : sprintf("%.2f× — %s", d, d >= 0.95 ? "**met**" : "not met")) " |"
+			print line
+		}
+		print ""
+	}
 	print "## Notes"
 	print ""
 	notes = 0
@@ -223,6 +267,6 @@ END {
 	}
 	if (!notes) print "- None: every variant measured, no generator-bound UDP run."
 	print "- Retransmit counts (tcp_retr, tcp4_retr, tcp_mss_retr) are in results.csv: check them before quoting stock TCP figures."
-	print "- Plots: pps.png, tcp.png, latency.png, cpu.png. Keys, rules and caveats: bench/README.md."
+	print "- Plots: pps.png, tcp.png, latency.png, cpu.png" (has_ndr ? ", ndr.png" : "") ". Keys, rules and caveats: bench/README.md."
 }' "$csv" >"$out/summary.md.tmp" && mv "$out/summary.md.tmp" "$out/summary.md" || rc=1
 exit "$rc"

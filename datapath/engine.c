@@ -33,6 +33,7 @@ struct nf_engine {
 	int ctl_cpu, dp_cpu;
 	uint64_t wakeups; /* datapath epoll returns with events */
 	unsigned poll_us; /* 0: event-driven; else timed polling while busy */
+	bool sched_batch; /* datapath thread under SCHED_BATCH */
 };
 
 static struct nf_dev *to_dev(struct vu_dev *vu)
@@ -441,6 +442,14 @@ static void *datapath_main(void *arg)
 	uint64_t window_from = 0, prev_window = 0; /* frames_moved() marks */
 
 	pin_self(eng->dp_cpu);
+	if (eng->sched_batch) {
+		/* Woken by a kick or a socket, this thread does not preempt
+		 * the guest it shares a CPU with: it runs when the guest
+		 * blocks (its NAPI pass done) and finds a whole batch. */
+		struct sched_param sp = { 0 };
+		if (pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp))
+			nf_warn("datapath: cannot switch to SCHED_BATCH");
+	}
 	while (!atomic_load(&eng->stop)) {
 		struct timespec ts = { 0, 0 }, *timeout = &ts;
 		if (eng->poll_us && !busy &&
@@ -815,6 +824,13 @@ void nf_engine_set_poll(struct nf_engine *eng, unsigned poll_us)
 	eng->poll_us = poll_us > NF_POLL_MAX_US ? NF_POLL_MAX_US : poll_us;
 	if (eng->poll_us)
 		nf_info("datapath: timed polling every %u us while traffic flows", eng->poll_us);
+}
+
+void nf_engine_set_sched_batch(struct nf_engine *eng, bool on)
+{
+	eng->sched_batch = on;
+	if (on)
+		nf_info("datapath: SCHED_BATCH (it shares its CPU with the guest)");
 }
 
 void nf_engine_guest_halting(struct nf_engine *eng)

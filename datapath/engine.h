@@ -10,6 +10,7 @@
 #ifndef NF_ENGINE_H
 #define NF_ENGINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -44,6 +45,12 @@ int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu);
  * event-driven only. Call before nf_engine_start. */
 #define NF_POLL_MAX_US 1000
 void nf_engine_set_poll(struct nf_engine *eng, unsigned poll_us);
+
+/* The datapath thread runs under SCHED_BATCH: woken by a kick or a
+ * socket it does not preempt what runs on its CPU, i.e. the guest when
+ * both share one CPU, and finds a whole batch when it gets to run. Call
+ * before nf_engine_start. */
+void nf_engine_set_sched_batch(struct nf_engine *eng, bool on);
 
 /* Stops the threads (idempotent). */
 void nf_engine_stop(struct nf_engine *eng);

@@ -706,6 +706,18 @@ int main(int argc, char **argv)
 	int guest_cpu, dp_cpu;
 	pick_cpus(L.pin, &guest_cpu, &dp_cpu);
 	nf_engine_set_poll(eng, L.poll_us);
+	/* Datapath and guest on one CPU (the only one we may use): keep the
+	 * datapath from preempting the guest on every kick (SCHED_BATCH),
+	 * so it runs once the guest's pass is done and finds a batch.
+	 * UMLNF_SCHED_BATCH=off|dp|all overrides (A/B runs). */
+	const char *sb = getenv("UMLNF_SCHED_BATCH");
+	bool one_cpu = false;
+	cpu_set_t aff;
+	if (sched_getaffinity(0, sizeof(aff), &aff) == 0)
+		one_cpu = CPU_COUNT(&aff) == 1;
+	bool sb_dp = sb ? strcmp(sb, "dp") == 0 || strcmp(sb, "all") == 0 : one_cpu;
+	bool sb_guest = sb && strcmp(sb, "all") == 0;
+	nf_engine_set_sched_batch(eng, sb_dp);
 
 	/* The guest's notify channel (panic text, /proc/mconsole), unless the
 	 * user points it elsewhere. */
@@ -740,6 +752,7 @@ int main(int argc, char **argv)
 	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst.dir);
 	struct sv_guest g = {
 		.cpu = guest_cpu,
+		.sched_batch = sb_guest,
 		.mc_sock = mc_sock,
 		.mc_client = mc_client,
 		.halt_timeout_ms = HALT_TIMEOUT_MS,

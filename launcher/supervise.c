@@ -83,6 +83,10 @@ int sv_spawn(struct sv_guest *g, char *const argv[])
 			CPU_SET(g->cpu, &set);
 			sched_setaffinity(0, sizeof(set), &set);
 		}
+		if (g->sched_batch) {
+			struct sched_param sp = { 0 };
+			sched_setscheduler(0, SCHED_BATCH, &sp);
+		}
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_UNBLOCK, &handled, NULL);
 		/* dup2 clears close-on-exec on the copies. */

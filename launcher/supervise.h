@@ -20,6 +20,7 @@
 struct sv_guest {
 	pid_t pid;
 	int cpu;                /* pin the guest here; < 0: no pinning */
+	bool sched_batch;       /* run the guest under SCHED_BATCH (no wakeup preemption) */
 	const char *mc_sock;    /* guest mconsole socket, for a clean halt */
 	const char *mc_client;  /* where our mconsole client binds */
 	int halt_timeout_ms;    /* after this, SIGKILL */

@@ -140,7 +140,7 @@ static const struct bad_case bad_cases[] = {
 	  "vec1: mac: expected six hex octets like 02:00:00:00:00:01, got \"2:00:00:00:00:01\"" },
 	{ "vec1:transport=raw,ifname=v0,colour=blue",
 	  "vec1: colour: unknown option for transport raw (known: depth, mac, gro, mtu, vec, mrg, coalesce, "
-	  "bpffile, bpf, bpfflash, ifname, ifup)" },
+	  "bpffile, bpf, bpfflash, ifname, ring, ifup)" },
 	{ "vec1:transport=tap,colour=blue",
 	  "vec1: colour: unknown option for transport tap (known: depth, mac, gro, mtu, vec, mrg, coalesce, "
 	  "bpffile, bpf, bpfflash, ifname, ifup)" },
@@ -290,12 +290,14 @@ static void test_registry(void **state)
 	assert_null(nf_transport_find("gre"));
 	for (unsigned i = 0; i < nf_ntransports; i++)
 		assert_ptr_equal(nf_transport_find(nf_transports[i]->name), nf_transports[i]);
-	/* raw's table: ifname, required; ifup. */
-	assert_int_equal(raw->nopts, 2);
+	/* raw's table: ifname, required; ring; ifup. */
+	assert_int_equal(raw->nopts, 3);
 	assert_string_equal(raw->opts[0].name, "ifname");
 	assert_true(raw->opts[0].required);
 	assert_int_equal(raw->opts[0].type, NF_OPT_IFNAME);
-	assert_string_equal(raw->opts[1].name, "ifup");
+	assert_string_equal(raw->opts[1].name, "ring");
+	assert_false(raw->opts[1].required);
+	assert_string_equal(raw->opts[2].name, "ifup");
 	/* tap and hybrid: ifname optional (a tap is created without it). */
 	const char *const taps[] = { "tap", "hybrid" };
 	for (unsigned i = 0; i < 2; i++) {
