@@ -219,12 +219,25 @@ static uint64_t frames_moved(const struct nf_engine *eng)
  * used_event still says it is waiting for elements we already published. */
 #define RECALL_FIRST_US 2000
 #define RECALL_MAX_US 64000
+/* A guest whose used_event has not moved for this long after a call is not
+ * waiting for it: Linux's virtqueue_disable_cb writes used_event = 0 when it
+ * turns callbacks off, which reads as "waiting" for the first 32768 used
+ * entries. Re-calling it for ever woke an idle appliance ~15 times a second
+ * per queue, so the watchdog gives up then, until the next call. */
+#define RECALL_GIVEUP_US 1000000
 
 static long long now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The guest's used_event (after the avail ring), as it is now. */
+static uint16_t guest_used_event(const struct vq *v)
+{
+	return v->event_idx && v->avail ? __atomic_load_n(&v->avail->ring[v->num], __ATOMIC_RELAXED)
+					: 0;
 }
 
 static void call_now(struct nf_dev *dev, unsigned q, long long now)
@@ -235,7 +248,11 @@ static void call_now(struct nf_dev *dev, unsigned q, long long now)
 	dev->call_last[q] = now;
 	dev->call_due[q] = 0;
 	dev->recall_us[q] = RECALL_FIRST_US;
-	dev->recall_at[q] = now + RECALL_FIRST_US;
+	/* The control queue is polled by the guest (virtio_net spins on it
+	 * for each command and registers no callback for it): no watchdog. */
+	dev->recall_at[q] = q == VNET_Q_CTRL ? 0 : now + RECALL_FIRST_US;
+	dev->recall_from[q] = now;
+	dev->recall_event[q] = dev->vu.vrings[q].ready ? guest_used_event(&dev->vu.vrings[q].vq) : 0;
 }
 
 /* Interrupt moderation (coalesce=USECS): at most one receive call per
@@ -293,9 +310,23 @@ static long long recall_check(struct nf_dev *dev, long long now)
 				dev->recall_at[q] = 0;
 				continue;
 			}
-			/* Keep going (at most every RECALL_MAX_MS) for as long
+			/* Keep going (at most every RECALL_MAX_US) for as long
 			 * as the guest says it waits: a lost tx completion call
-			 * otherwise stalls its transmit queue for good. */
+			 * otherwise stalls its transmit queue for good. A guest
+			 * that moves its used_event is alive: its clock starts
+			 * again; one that leaves it for RECALL_GIVEUP_US does
+			 * not want the call (see there). */
+			uint16_t ev = guest_used_event(&vr->vq);
+			if (ev != dev->recall_event[q]) {
+				dev->recall_event[q] = ev;
+				dev->recall_from[q] = now;
+			} else if (now - dev->recall_from[q] >= RECALL_GIVEUP_US) {
+				nf_dbg("%s: queue %u: used_event %u unchanged for %d ms of calls; "
+				       "call watchdog off until the next call", dev->vu.name, q, ev,
+				       RECALL_GIVEUP_US / 1000);
+				dev->recall_at[q] = 0;
+				continue;
+			}
 			if (vu_vring_call(&dev->vu, q) < 0)
 				dev->st.call_errors++;
 			dev->st.recalls++;
