@@ -28,7 +28,7 @@ struct nf_engine {
 	atomic_bool stop;
 	bool running;
 	pthread_t dp_thread, ctl_thread;
-	int ctl_cpu, dp_cpu;
+	cpu_set_t ctl_cpus, dp_cpus; /* empty: not pinned */
 	uint64_t wakeups; /* datapath epoll returns with events */
 	unsigned poll_us; /* 0: event-driven; else timed polling while busy */
 };
@@ -394,16 +394,13 @@ static bool serve(struct nf_dev *dev)
 	return busy;
 }
 
-static void pin_self(int cpu)
+static void pin_self(const cpu_set_t *set)
 {
-	if (cpu < 0)
+	if (CPU_COUNT(set) == 0)
 		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	int rc = pthread_setaffinity_np(pthread_self(), sizeof(*set), set);
 	if (rc)
-		nf_warn("cannot pin thread to CPU %d: %s", cpu, strerror(rc));
+		nf_warn("cannot pin thread to its %d CPU(s): %s", CPU_COUNT(set), strerror(rc));
 }
 
 static void *datapath_main(void *arg)
@@ -415,7 +412,7 @@ static void *datapath_main(void *arg)
 	long long deadline = 0, window_start = 0;
 	uint64_t window_from = 0, prev_window = 0; /* frames_moved() marks */
 
-	pin_self(eng->dp_cpu);
+	pin_self(&eng->dp_cpus);
 	while (!atomic_load(&eng->stop)) {
 		struct timespec ts = { 0, 0 }, *timeout = &ts;
 		if (eng->poll_us && !busy &&
@@ -512,7 +509,7 @@ static void *control_main(void *arg)
 	struct nf_engine *eng = arg;
 	struct epoll_event evs[16];
 
-	pin_self(eng->ctl_cpu);
+	pin_self(&eng->ctl_cpus);
 	while (!atomic_load(&eng->stop)) {
 		int n = epoll_wait(eng->ctl_epfd, evs, 16, -1);
 		if (n < 0 && errno != EINTR) {
@@ -700,8 +697,10 @@ err_close_port:
 int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu)
 {
 	int rc;
-	eng->ctl_cpu = control_cpu;
-	eng->dp_cpu = datapath_cpu;
+	if (control_cpu >= 0 && control_cpu < CPU_SETSIZE && CPU_COUNT(&eng->ctl_cpus) == 0)
+		CPU_SET(control_cpu, &eng->ctl_cpus);
+	if (datapath_cpu >= 0 && datapath_cpu < CPU_SETSIZE && CPU_COUNT(&eng->dp_cpus) == 0)
+		CPU_SET(datapath_cpu, &eng->dp_cpus);
 	rc = pthread_create(&eng->ctl_thread, NULL, control_main, eng);
 	if (rc)
 		return -rc;
@@ -725,6 +724,17 @@ void nf_engine_stop(struct nf_engine *eng)
 	pthread_join(eng->dp_thread, NULL);
 	pthread_join(eng->ctl_thread, NULL);
 	eng->running = false;
+}
+
+void nf_engine_set_cpus(struct nf_engine *eng, const cpu_set_t *control,
+			const cpu_set_t *datapath)
+{
+	CPU_ZERO(&eng->ctl_cpus);
+	CPU_ZERO(&eng->dp_cpus);
+	if (control)
+		eng->ctl_cpus = *control;
+	if (datapath)
+		eng->dp_cpus = *datapath;
 }
 
 void nf_engine_set_poll(struct nf_engine *eng, unsigned poll_us)

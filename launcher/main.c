@@ -1,7 +1,7 @@
 /* uml-nf: boot a UML network-function appliance whose vecN NICs are served by
  * our vhost-user datapath.
  *
- *   uml-nf [--kernel PATH] [--no-pin] [--poll USECS] [-v] vecN:transport=NAME,k=v,... [kernel args...]
+ *   uml-nf [--kernel PATH] [--cpus SPEC | --no-pin] [--poll USECS] [-v] vecN:transport=NAME,k=v,... [kernel args...]
  *
  * vecN arguments are ours; everything else goes to the guest kernel
  * unchanged and in order, preceded by one virtio_uml.device=SOCKET:1 per
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bpfflash.h"
+#include "cpus.h"
 #include "engine.h"
 #include "image.h"
 #include "instance.h"
@@ -42,6 +43,7 @@ struct launch {
 	const char *kernel_override;
 	unsigned poll_us; /* --poll: timed polling period, 0 = off */
 	bool pin;
+	const char *cpus_spec; /* --cpus, or NULL */
 	bool which_kernel;
 	unsigned ndevs;
 	struct nf_devcfg devs[MAX_DEVICES];
@@ -69,7 +71,12 @@ static void usage(FILE *out)
 		"  --kernel PATH    guest kernel (default: $UMLNF_KERNEL, else the tuned kernel\n"
 		"                   from `make guest-kernel` if built, else %s)\n"
 		"  --which-kernel   print the kernel that would boot, check it, and exit\n"
-		"  --no-pin         do not pin guest and datapath to separate CPUs\n"
+		"  --cpus SPEC      CPU placement: a CPU list (0-3, 0,2) for the whole\n"
+		"                   appliance, or guest=LIST,datapath=LIST[,control=LIST]\n"
+		"                   per role (control follows guest unless named; roles\n"
+		"                   not named are not pinned). Default: guest and datapath\n"
+		"                   on two different allowed CPUs picked from the umid\n"
+		"  --no-pin         do not pin anything\n"
 		"  --poll USECS     while traffic flows (8 frames or more per 2 ms), handle\n"
 		"                   frames and guest kicks every USECS in one batch instead\n"
 		"                   of waking per event (less CPU per frame at moderate\n"
@@ -139,6 +146,13 @@ static int parse_args(struct launch *L, int argc, char **argv)
 			L->poll_us = (unsigned)us;
 		} else if (strcmp(a, "--no-pin") == 0) {
 			L->pin = false;
+		} else if (strcmp(a, "--cpus") == 0 || arg_value(a, "--cpus=")) {
+			const char *s = arg_value(a, "--cpus=");
+			if (!s && ++i >= argc) {
+				nf_err("--cpus needs a CPU list or guest=LIST,datapath=LIST");
+				return -EINVAL;
+			}
+			L->cpus_spec = s ? s : argv[i];
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			nf_log_level = NF_LOG_DEBUG;
 		} else if (nf_opt_is_device(a)) {
@@ -364,21 +378,33 @@ static void drop_privileges(void)
 		       (unsigned long long)eff, (unsigned long long)prm);
 }
 
-static int pick_cpus(bool pin, int *guest_cpu, int *dp_cpu)
+/* Where the guest and our threads run: --cpus, else the default spread
+ * (cpus.h), else nothing pinned. Bad --cpus is bad input (-EINVAL). */
+static int plan_cpus(const struct launch *L, struct cpu_plan *plan)
 {
-	cpu_set_t set;
-	int cpus[2], n = 0;
-	*guest_cpu = *dp_cpu = -1;
-	if (!pin || sched_getaffinity(0, sizeof(set), &set) < 0)
+	cpu_set_t allowed;
+	char err[512];
+	CPU_ZERO(&plan->guest);
+	CPU_ZERO(&plan->datapath);
+	CPU_ZERO(&plan->control);
+	if (L->cpus_spec && !L->pin) {
+		nf_err("--cpus and --no-pin contradict each other");
+		return -EINVAL;
+	}
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0) {
+		if (L->cpus_spec) {
+			nf_err("--cpus: cannot read our CPU affinity: %s", strerror(errno));
+			return -EINVAL;
+		}
 		return 0;
-	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-		if (CPU_ISSET(c, &set))
-			cpus[n++] = c;
-	if (n < 2)
-		return 0;
-	*guest_cpu = cpus[0];
-	*dp_cpu = cpus[1];
-	return 1;
+	}
+	if (L->cpus_spec)
+		return cpus_parse(L->cpus_spec, &allowed, plan, err, sizeof(err)) < 0
+			       ? (nf_err("%s", err), -EINVAL)
+			       : 0;
+	if (L->pin)
+		cpus_default(&allowed, L->umid, plan);
+	return 0;
 }
 
 static struct nf_engine *dump_engine;
@@ -438,6 +464,11 @@ int main(int argc, char **argv)
 		snprintf(L.umid_buf, sizeof(L.umid_buf), "uml-nf-%d", (int)getpid());
 		L.umid = L.umid_buf;
 	}
+	struct cpu_plan cpus;
+	if (plan_cpus(&L, &cpus) < 0) {
+		status = EXIT_USAGE;
+		goto out_release;
+	}
 	sv_block_signals();
 
 	/* Open every transport before creating anything visible, so bad
@@ -487,8 +518,7 @@ int main(int argc, char **argv)
 			cfg->gro, cfg->vec, cfg->mrg);
 	}
 
-	int guest_cpu, dp_cpu;
-	pick_cpus(L.pin, &guest_cpu, &dp_cpu);
+	nf_engine_set_cpus(eng, &cpus.control, &cpus.datapath);
 	nf_engine_set_poll(eng, L.poll_us);
 
 	/* The guest's notify channel (panic text, /proc/mconsole), unless the
@@ -522,7 +552,8 @@ int main(int argc, char **argv)
 	snprintf(mc_sock, sizeof(mc_sock), "%s/%s/mconsole", L.uml_dir ? L.uml_dir : L.inst.dir, L.umid);
 	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst.dir);
 	struct sv_guest g = {
-		.cpu = guest_cpu,
+		.cpu = -1,
+		.cpus = &cpus.guest,
 		.mc_sock = mc_sock,
 		.mc_client = mc_client,
 		.halt_timeout_ms = HALT_TIMEOUT_MS,
@@ -540,10 +571,19 @@ int main(int argc, char **argv)
 	dump_engine = eng;
 	flash.L = &L;
 	flash.ports = ports;
+	bool pinned = CPU_COUNT(&cpus.guest) || CPU_COUNT(&cpus.datapath) || CPU_COUNT(&cpus.control);
 	nf_info("booting %s (%s) umid=%s%s", L.kernel, info.version, L.umid,
-		guest_cpu >= 0 ? "" : " (no CPU pinning)");
-	if (guest_cpu >= 0)
-		nf_dbg("guest on CPU %d, datapath on CPU %d", guest_cpu, dp_cpu);
+		pinned ? "" : " (no CPU pinning)");
+	if (pinned) {
+		char gs[128], ds[128], cs[128];
+		cpus_format(&cpus.guest, gs, sizeof(gs));
+		cpus_format(&cpus.datapath, ds, sizeof(ds));
+		cpus_format(&cpus.control, cs, sizeof(cs));
+		if (L.cpus_spec)
+			nf_info("CPUs: guest %s, datapath %s, control %s", gs, ds, cs);
+		else
+			nf_dbg("CPUs: guest %s, datapath %s, control %s", gs, ds, cs);
+	}
 	rc = sv_spawn(&g, kargv);
 	if (rc < 0) {
 		nf_err("cannot start the guest kernel: %s", strerror(-rc));
@@ -553,7 +593,7 @@ int main(int argc, char **argv)
 		 * datapath threads, which touch guest memory, exist. The
 		 * guest finds our sockets listening meanwhile. */
 		drop_privileges();
-		rc = nf_engine_start(eng, guest_cpu, dp_cpu);
+		rc = nf_engine_start(eng, -1, -1);
 		if (rc < 0) {
 			nf_err("cannot start datapath threads: %s", strerror(-rc));
 			kill(g.pid, SIGKILL);

@@ -78,7 +78,9 @@ int sv_spawn(struct sv_guest *g, char *const argv[])
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent && getppid() != 0)
 			_exit(127);
-		if (g->cpu >= 0) {
+		if (g->cpus && CPU_COUNT(g->cpus) > 0) {
+			sched_setaffinity(0, sizeof(*g->cpus), g->cpus);
+		} else if (g->cpu >= 0) {
 			cpu_set_t set;
 			CPU_ZERO(&set);
 			CPU_SET(g->cpu, &set);
