@@ -43,7 +43,7 @@ endif
 # Debian packages used anywhere in the project (build, image, lab, bench).
 DEB_PACKAGES := build-essential pkg-config libcmocka-dev libmnl-dev libpcap-dev user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
-	gnuplot-nox iputils-ping nftables iptables squashfs-tools
+	gnuplot-nox iputils-ping nftables iptables squashfs-tools python3-kubernetes
 
 # Only for `make guest-kernel`: the kernel source and what building ARCH=um
 # needs beyond build-essential.
