@@ -56,7 +56,7 @@ LIB_SRCS := common/log.c \
 	transports/raw/raw.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
 	bpf/filter.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
-	launcher/instance.c launcher/cpus.c
+	launcher/instance.c launcher/cpus.c launcher/lpj.c
 MAIN_SRCS := launcher/main.c
 
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(MAIN_SRCS))
