@@ -45,7 +45,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libcmocka-de
 	libxdp-dev libbpf-dev \
 	user-mode-linux \
 	uml-utilities busybox-static e2fsprogs iproute2 iperf3 netsniff-ng ethtool tshark \
-	gnuplot-nox iputils-ping nftables iptables squashfs-tools python3
+	gnuplot-nox iputils-ping nftables iptables squashfs-tools python3 python3-kubernetes
 
 # Only for `make guest-kernel`: the kernel source and what building ARCH=um
 # needs beyond build-essential.
@@ -63,7 +63,8 @@ LIB_SRCS := common/log.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
 	launcher/instance.c launcher/json.c launcher/cowfmt.c launcher/cow.c launcher/ctl.c \
 	launcher/hotplug.c launcher/ls.c launcher/csock_proto.c launcher/csock_server.c \
-	launcher/csock_client.c launcher/stats_cmd.c launcher/capture_cmd.c launcher/broker.c
+	launcher/csock_client.c launcher/stats_cmd.c launcher/capture_cmd.c launcher/broker.c \
+	launcher/cpus.c launcher/lpj.c
 MAIN_SRCS := launcher/main.c
 
 # ring=xdp needs libxdp, libbpf and clang (the XDP program, bpf/*.bpf.c, is

@@ -126,6 +126,9 @@ struct nf_dev {
 	 * last call to each queue (0: nothing outstanding), and the backoff. */
 	long long recall_at[VNET_NQUEUES]; /* monotonic µs */
 	unsigned recall_us[VNET_NQUEUES];
+	/* since when the guest's used_event has been recall_event */
+	long long recall_from[VNET_NQUEUES];
+	uint16_t recall_event[VNET_NQUEUES];
 	/* interrupt moderation: last call, and a deferred one (0: none) */
 	long long call_last[VNET_NQUEUES], call_due[VNET_NQUEUES];
 	struct iovec *iovs, *rx_iovs; /* PKT_IOV_MAX per packet of pkts / rx_pkts */

@@ -30,7 +30,7 @@ struct nf_engine {
 	atomic_bool stop;
 	bool running;
 	pthread_t dp_thread, ctl_thread;
-	int ctl_cpu, dp_cpu;
+	cpu_set_t ctl_cpus, dp_cpus; /* empty: not pinned */
 	uint64_t wakeups; /* datapath epoll returns with events */
 	unsigned poll_us; /* 0: event-driven; else timed polling while busy */
 	bool sched_batch; /* datapath thread under SCHED_BATCH */
@@ -259,12 +259,25 @@ static uint64_t frames_moved(const struct nf_engine *eng)
  * used_event still says it is waiting for elements we already published. */
 #define RECALL_FIRST_US 2000
 #define RECALL_MAX_US 64000
+/* A guest whose used_event has not moved for this long after a call is not
+ * waiting for it: Linux's virtqueue_disable_cb writes used_event = 0 when it
+ * turns callbacks off, which reads as "waiting" for the first 32768 used
+ * entries. Re-calling it for ever woke an idle appliance ~15 times a second
+ * per queue, so the watchdog gives up then, until the next call. */
+#define RECALL_GIVEUP_US 1000000
 
 static long long now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The guest's used_event (after the avail ring), as it is now. */
+static uint16_t guest_used_event(const struct vq *v)
+{
+	return v->event_idx && v->avail ? __atomic_load_n(&v->avail->ring[v->num], __ATOMIC_RELAXED)
+					: 0;
 }
 
 static void call_now(struct nf_dev *dev, unsigned q, long long now)
@@ -275,7 +288,11 @@ static void call_now(struct nf_dev *dev, unsigned q, long long now)
 	dev->call_last[q] = now;
 	dev->call_due[q] = 0;
 	dev->recall_us[q] = RECALL_FIRST_US;
-	dev->recall_at[q] = now + RECALL_FIRST_US;
+	/* The control queue is polled by the guest (virtio_net spins on it
+	 * for each command and registers no callback for it): no watchdog. */
+	dev->recall_at[q] = q == VNET_Q_CTRL ? 0 : now + RECALL_FIRST_US;
+	dev->recall_from[q] = now;
+	dev->recall_event[q] = dev->vu.vrings[q].ready ? guest_used_event(&dev->vu.vrings[q].vq) : 0;
 }
 
 /* Interrupt moderation (coalesce=USECS): at most one receive call per
@@ -333,9 +350,23 @@ static long long recall_check(struct nf_dev *dev, long long now)
 				dev->recall_at[q] = 0;
 				continue;
 			}
-			/* Keep going (at most every RECALL_MAX_MS) for as long
+			/* Keep going (at most every RECALL_MAX_US) for as long
 			 * as the guest says it waits: a lost tx completion call
-			 * otherwise stalls its transmit queue for good. */
+			 * otherwise stalls its transmit queue for good. A guest
+			 * that moves its used_event is alive: its clock starts
+			 * again; one that leaves it for RECALL_GIVEUP_US does
+			 * not want the call (see there). */
+			uint16_t ev = guest_used_event(&vr->vq);
+			if (ev != dev->recall_event[q]) {
+				dev->recall_event[q] = ev;
+				dev->recall_from[q] = now;
+			} else if (now - dev->recall_from[q] >= RECALL_GIVEUP_US) {
+				nf_dbg("%s: queue %u: used_event %u unchanged for %d ms of calls; "
+				       "call watchdog off until the next call", dev->vu.name, q, ev,
+				       RECALL_GIVEUP_US / 1000);
+				dev->recall_at[q] = 0;
+				continue;
+			}
 			if (vu_vring_call(&dev->vu, q) < 0)
 				dev->st.call_errors++;
 			dev->st.recalls++;
@@ -407,16 +438,13 @@ static bool serve(struct nf_dev *dev)
 	return busy;
 }
 
-static void pin_self(int cpu)
+static void pin_self(const cpu_set_t *set)
 {
-	if (cpu < 0)
+	if (CPU_COUNT(set) == 0)
 		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	int rc = pthread_setaffinity_np(pthread_self(), sizeof(*set), set);
 	if (rc)
-		nf_warn("cannot pin thread to CPU %d: %s", cpu, strerror(rc));
+		nf_warn("cannot pin thread to its %d CPU(s): %s", CPU_COUNT(set), strerror(rc));
 }
 
 /* The engine writes to fds a frontend hands it (pipes as call fds among
@@ -441,7 +469,7 @@ static void *datapath_main(void *arg)
 	long long deadline = 0, window_start = 0;
 	uint64_t window_from = 0, prev_window = 0; /* frames_moved() marks */
 
-	pin_self(eng->dp_cpu);
+	pin_self(&eng->dp_cpus);
 	if (eng->sched_batch) {
 		/* Woken by a kick or a socket, this thread does not preempt
 		 * the guest it shares a CPU with: it runs when the guest
@@ -547,7 +575,7 @@ static void *control_main(void *arg)
 	struct epoll_event evs[16];
 
 	block_sigpipe();
-	pin_self(eng->ctl_cpu);
+	pin_self(&eng->ctl_cpus);
 	while (!atomic_load(&eng->stop)) {
 		int n = epoll_wait(eng->ctl_epfd, evs, 16, -1);
 		if (n < 0 && errno != EINTR) {
@@ -792,8 +820,10 @@ int nf_engine_add_spare(struct nf_engine *eng, unsigned index, const char *sock_
 int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu)
 {
 	int rc;
-	eng->ctl_cpu = control_cpu;
-	eng->dp_cpu = datapath_cpu;
+	if (control_cpu >= 0 && control_cpu < CPU_SETSIZE && CPU_COUNT(&eng->ctl_cpus) == 0)
+		CPU_SET(control_cpu, &eng->ctl_cpus);
+	if (datapath_cpu >= 0 && datapath_cpu < CPU_SETSIZE && CPU_COUNT(&eng->dp_cpus) == 0)
+		CPU_SET(datapath_cpu, &eng->dp_cpus);
 	rc = pthread_create(&eng->ctl_thread, NULL, control_main, eng);
 	if (rc)
 		return -rc;
@@ -817,6 +847,17 @@ void nf_engine_stop(struct nf_engine *eng)
 	pthread_join(eng->dp_thread, NULL);
 	pthread_join(eng->ctl_thread, NULL);
 	eng->running = false;
+}
+
+void nf_engine_set_cpus(struct nf_engine *eng, const cpu_set_t *control,
+			const cpu_set_t *datapath)
+{
+	CPU_ZERO(&eng->ctl_cpus);
+	CPU_ZERO(&eng->dp_cpus);
+	if (control)
+		eng->ctl_cpus = *control;
+	if (datapath)
+		eng->dp_cpus = *datapath;
 }
 
 void nf_engine_set_poll(struct nf_engine *eng, unsigned poll_us)

@@ -10,6 +10,7 @@
 #ifndef NF_ENGINE_H
 #define NF_ENGINE_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,8 +37,16 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 int nf_engine_add_spare(struct nf_engine *eng, unsigned index, const char *sock_path,
 			const uint8_t mac[6], char *err, size_t errlen);
 
-/* Starts the control and datapath threads; cpu < 0 leaves a thread unpinned. */
+/* Starts the control and datapath threads; cpu < 0 leaves a thread unpinned
+ * (unless nf_engine_set_cpus gave it a set). */
 int nf_engine_start(struct nf_engine *eng, int control_cpu, int datapath_cpu);
+
+/* Pins the control and datapath threads to these CPU sets when they start
+ * (NULL or an empty set: that thread is left alone). Copied; call before
+ * nf_engine_start, which then ignores its own CPU arguments for a thread
+ * given a set here. */
+void nf_engine_set_cpus(struct nf_engine *eng, const cpu_set_t *control,
+			const cpu_set_t *datapath);
 
 /* Timed polling: while frames flow (at least 8 per 2 ms), the datapath
  * thread naps for poll_us between passes instead of sleeping on events, so

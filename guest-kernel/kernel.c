@@ -128,6 +128,7 @@ void gk_parse_config(const char *text, struct gk_info *info)
 	info->virtio_uml = false;
 	info->virtio_net = 0;
 	info->mconsole = false;
+	info->hz = 0;
 	for (const char *line = text; line && *line;) {
 		const char *nl = strchr(line, '\n');
 		size_t n = nl ? (size_t)(nl - line) : strlen(line);
@@ -139,6 +140,13 @@ void gk_parse_config(const char *text, struct gk_info *info)
 			info->virtio_net = 'm';
 		else if (line_is(line, n, "CONFIG_MCONSOLE=y"))
 			info->mconsole = true;
+		else if (n > 10 && n < 16 && strncmp(line, "CONFIG_HZ=", 10) == 0) {
+			unsigned hz = 0;
+			size_t i = 10;
+			while (i < n && line[i] >= '0' && line[i] <= '9')
+				hz = hz * 10 + (unsigned)(line[i++] - '0');
+			info->hz = i == n && hz > 0 && hz <= 10000 ? hz : 0;
+		}
 		line = nl ? nl + 1 : NULL;
 	}
 }

@@ -28,6 +28,7 @@ struct gk_info {
 	bool virtio_uml;  /* CONFIG_VIRTIO_UML=y */
 	char virtio_net;  /* 'y', 'm', or 0 when absent */
 	bool mconsole;    /* CONFIG_MCONSOLE=y (clean halt) */
+	unsigned hz;      /* CONFIG_HZ, 0 if not found */
 };
 
 /* Picks the kernel path into path (order above). Returns 0 or -errno with a

@@ -1,7 +1,7 @@
 /* uml-nf: boot a UML network-function appliance whose vecN NICs are served by
  * our vhost-user datapath, or run one of its subcommands.
  *
- *   uml-nf [--kernel PATH] [--no-pin] [--poll USECS] [-v] vecN:transport=NAME,k=v,... [kernel args...]
+ *   uml-nf [--kernel PATH] [--cpus SPEC | --no-pin] [--poll USECS] [-v] vecN:transport=NAME,k=v,... [kernel args...]
  *   uml-nf SUBCOMMAND ...     (the subcmds table below)
  *
  * vecN arguments are ours; everything else goes to the guest kernel
@@ -22,6 +22,7 @@
 
 #include "bpfflash.h"
 #include "cow.h"
+#include "cpus.h"
 #include "ctl.h"
 #include "broker.h"
 #include "csock_proto.h"
@@ -33,6 +34,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "ls.h"
+#include "lpj.h"
 #include "notify.h"
 #include "options.h"
 #include "port.h"
@@ -54,6 +56,7 @@ struct launch {
 	unsigned poll_us; /* --poll: timed polling period, 0 = off */
 	unsigned spares;  /* --spare-nics: hot-plug spares after the devices */
 	bool pin;
+	const char *cpus_spec; /* --cpus, or NULL */
 	bool which_kernel;
 	unsigned ndevs;
 	struct nf_devcfg devs[MAX_DEVICES];
@@ -65,6 +68,7 @@ struct launch {
 	struct inst inst;  /* instance directory */
 	char kernel[4096];
 	char notify_path[108]; /* our notify socket, given to the guest; "" if none */
+	unsigned long lpj;     /* lpj= given to the guest (lpj.h); 0: none */
 };
 
 static int help_main(int argc, char **argv);
@@ -160,7 +164,12 @@ static void usage(FILE *out)
 		"  --kernel PATH    guest kernel (default: $UMLNF_KERNEL, else the tuned kernel\n"
 		"                   from `make guest-kernel` if built, else %s)\n"
 		"  --which-kernel   print the kernel that would boot, check it, and exit\n"
-		"  --no-pin         do not pin guest and datapath to separate CPUs\n"
+		"  --cpus SPEC      CPU placement: a CPU list (0-3, 0,2) for the whole\n"
+		"                   appliance, or guest=LIST,datapath=LIST[,control=LIST]\n"
+		"                   per role (control follows guest unless named; roles\n"
+		"                   not named are not pinned). Default: guest and datapath\n"
+		"                   on two different allowed CPUs picked from the umid\n"
+		"  --no-pin         do not pin anything\n"
 		"  --poll USECS     while traffic flows (8 frames or more per 2 ms), handle\n"
 		"                   frames and guest kicks every USECS in one batch instead\n"
 		"                   of waking per event (less CPU per frame at moderate\n"
@@ -268,6 +277,13 @@ static int parse_args(struct launch *L, int argc, char **argv)
 			L->spares = (unsigned)n;
 		} else if (strcmp(a, "--no-pin") == 0) {
 			L->pin = false;
+		} else if (strcmp(a, "--cpus") == 0 || arg_value(a, "--cpus=")) {
+			const char *s = arg_value(a, "--cpus=");
+			if (!s && ++i >= argc) {
+				nf_err("--cpus needs a CPU list or guest=LIST,datapath=LIST");
+				return -EINVAL;
+			}
+			L->cpus_spec = s ? s : argv[i];
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			nf_log_level = NF_LOG_DEBUG;
 		} else if (nf_opt_is_device(a)) {
@@ -376,7 +392,7 @@ static int make_instance(struct launch *L)
  * the user did not set them. Caller frees the array and marked strings. */
 static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 {
-	int n = 0, cap = L->nguest + (int)(L->ndevs + L->spares) + 5;
+	int n = 0, cap = L->nguest + (int)(L->ndevs + L->spares) + 6;
 	char **argv = calloc((size_t)cap, sizeof(char *));
 	*owned = calloc((size_t)cap, sizeof(char *));
 	*nowned = 0;
@@ -404,6 +420,11 @@ static char **build_kernel_argv(struct launch *L, char ***owned, int *nowned)
 	}
 	if (L->notify_path[0]) {
 		if (asprintf(&s, "mconsole=notify:%s", L->notify_path) < 0)
+			return NULL;
+		argv[n++] = (*owned)[(*nowned)++] = s;
+	}
+	if (L->lpj) {
+		if (asprintf(&s, "lpj=%lu", L->lpj) < 0)
 			return NULL;
 		argv[n++] = (*owned)[(*nowned)++] = s;
 	}
@@ -533,21 +554,36 @@ static void drop_privileges(void)
 		       (unsigned long long)eff, (unsigned long long)prm);
 }
 
-static int pick_cpus(bool pin, int *guest_cpu, int *dp_cpu)
+/* Where the guest and our threads run: --cpus, else the default spread
+ * (cpus.h), else nothing pinned. Bad --cpus is bad input (-EINVAL). */
+static int plan_cpus(const struct launch *L, struct cpu_plan *plan)
 {
-	cpu_set_t set;
-	int cpus[2], n = 0;
-	*guest_cpu = *dp_cpu = -1;
-	if (!pin || sched_getaffinity(0, sizeof(set), &set) < 0)
+	cpu_set_t allowed;
+	char err[512];
+	CPU_ZERO(&plan->guest);
+	CPU_ZERO(&plan->datapath);
+	CPU_ZERO(&plan->control);
+	if (L->cpus_spec && !L->pin) {
+		nf_err("--cpus and --no-pin contradict each other");
+		return -EINVAL;
+	}
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0) {
+		if (L->cpus_spec) {
+			nf_err("--cpus: cannot read our CPU affinity: %s", strerror(errno));
+			return -EINVAL;
+		}
 		return 0;
-	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-		if (CPU_ISSET(c, &set))
-			cpus[n++] = c;
-	if (n < 2)
+	}
+	if (L->cpus_spec) {
+		if (cpus_parse(L->cpus_spec, &allowed, plan, err, sizeof(err)) < 0) {
+			nf_err("%s", err);
+			return -EINVAL;
+		}
 		return 0;
-	*guest_cpu = cpus[0];
-	*dp_cpu = cpus[1];
-	return 1;
+	}
+	if (L->pin)
+		cpus_default(&allowed, L->umid, plan);
+	return 0;
 }
 
 static struct nf_engine *dump_engine;
@@ -616,6 +652,21 @@ int main(int argc, char **argv)
 	if (!L.umid) {
 		snprintf(L.umid_buf, sizeof(L.umid_buf), "uml-nf-%d", (int)getpid());
 		L.umid = L.umid_buf;
+	}
+	struct cpu_plan cpus;
+	if (plan_cpus(&L, &cpus) < 0) {
+		status = EXIT_USAGE;
+		goto out_release;
+	}
+	/* The guest's delay loop, calibrated here in ~15 ms instead of by the
+	 * guest in ~70 ms of every boot (lpj.h), unless the user gave lpj=. */
+	bool user_lpj = false;
+	for (int i = 0; i < L.nguest; i++)
+		user_lpj |= arg_value(L.guest_args[i], "lpj=") != NULL;
+	if (!user_lpj) {
+		L.lpj = lpj_measure(info.hz);
+		if (L.lpj)
+			nf_dbg("guest lpj=%lu (CONFIG_HZ=%u)", L.lpj, info.hz);
 	}
 	sv_block_signals();
 
@@ -703,8 +754,7 @@ int main(int argc, char **argv)
 			nf_dbg("socket broker: pid %d", (int)bpid);
 	}
 
-	int guest_cpu, dp_cpu;
-	pick_cpus(L.pin, &guest_cpu, &dp_cpu);
+	nf_engine_set_cpus(eng, &cpus.control, &cpus.datapath);
 	nf_engine_set_poll(eng, L.poll_us);
 	/* Datapath and guest on one CPU (the only one we may use): keep the
 	 * datapath from preempting the guest on every kick (SCHED_BATCH),
@@ -751,7 +801,8 @@ int main(int argc, char **argv)
 	write_info(&L, &info, mc_sock, macs);
 	snprintf(mc_client, sizeof(mc_client), "%s/mconsole.client", L.inst.dir);
 	struct sv_guest g = {
-		.cpu = guest_cpu,
+		.cpu = -1,
+		.cpus = &cpus.guest,
 		.sched_batch = sb_guest,
 		.mc_sock = mc_sock,
 		.mc_client = mc_client,
@@ -770,10 +821,19 @@ int main(int argc, char **argv)
 	dump_engine = eng;
 	flash.L = &L;
 	flash.ports = ports;
+	bool pinned = CPU_COUNT(&cpus.guest) || CPU_COUNT(&cpus.datapath) || CPU_COUNT(&cpus.control);
 	nf_info("booting %s (%s) umid=%s%s", L.kernel, info.version, L.umid,
-		guest_cpu >= 0 ? "" : " (no CPU pinning)");
-	if (guest_cpu >= 0)
-		nf_dbg("guest on CPU %d, datapath on CPU %d", guest_cpu, dp_cpu);
+		pinned ? "" : " (no CPU pinning)");
+	if (pinned) {
+		char gs[128], ds[128], cs[128];
+		cpus_format(&cpus.guest, gs, sizeof(gs));
+		cpus_format(&cpus.datapath, ds, sizeof(ds));
+		cpus_format(&cpus.control, cs, sizeof(cs));
+		if (L.cpus_spec)
+			nf_info("CPUs: guest %s, datapath %s, control %s", gs, ds, cs);
+		else
+			nf_dbg("CPUs: guest %s, datapath %s, control %s", gs, ds, cs);
+	}
 	rc = sv_spawn(&g, kargv);
 	if (rc < 0) {
 		nf_err("cannot start the guest kernel: %s", strerror(-rc));
@@ -785,7 +845,7 @@ int main(int argc, char **argv)
 		drop_privileges();
 		if (broker_fd >= 0)
 			nf_sock_use_broker(broker_fd);
-		rc = nf_engine_start(eng, guest_cpu, dp_cpu);
+		rc = nf_engine_start(eng, -1, -1);
 		if (rc < 0) {
 			nf_err("cannot start datapath threads: %s", strerror(-rc));
 			kill(g.pid, SIGKILL);

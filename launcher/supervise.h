@@ -9,6 +9,7 @@
 #ifndef NF_SUPERVISE_H
 #define NF_SUPERVISE_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -21,6 +22,7 @@ struct sv_guest {
 	pid_t pid;
 	int cpu;                /* pin the guest here; < 0: no pinning */
 	bool sched_batch;       /* run the guest under SCHED_BATCH (no wakeup preemption) */
+	const cpu_set_t *cpus;  /* or to this set, if not NULL and not empty (wins over cpu) */
 	const char *mc_sock;    /* guest mconsole socket, for a clean halt */
 	const char *mc_client;  /* where our mconsole client binds */
 	int halt_timeout_ms;    /* after this, SIGKILL */

@@ -208,11 +208,23 @@ static void test_gk_parse_config(void **state)
 			"CONFIG_UML=y\n"
 			"CONFIG_VIRTIO_UML=y\n"
 			"CONFIG_VIRTIO_NET=m\n"
-			"CONFIG_MCONSOLE=y\n",
+			"CONFIG_MCONSOLE=y\n"
+			"CONFIG_HZ_100=y\n"
+			"CONFIG_HZ=100\n",
 			&info);
 	assert_true(info.virtio_uml);
 	assert_int_equal(info.virtio_net, 'm');
 	assert_true(info.mconsole);
+	assert_int_equal(info.hz, 100);
+	/* CONFIG_HZ: digits only, 1..10000; anything else leaves 0 */
+	gk_parse_config("CONFIG_HZ=250", &info);
+	assert_int_equal(info.hz, 250);
+	gk_parse_config("CONFIG_HZ=100x\nCONFIG_HZ_1000=y\n", &info);
+	assert_int_equal(info.hz, 0);
+	gk_parse_config("CONFIG_HZ=0\n", &info);
+	assert_int_equal(info.hz, 0);
+	gk_parse_config("CONFIG_HZ=99999\n", &info);
+	assert_int_equal(info.hz, 0);
 
 	/* built in, last line without a newline */
 	gk_parse_config("CONFIG_VIRTIO_NET=y\nCONFIG_VIRTIO_UML=y", &info);
