@@ -144,6 +144,30 @@ int ofl_csum_complete(uint8_t *frame, size_t len, uint16_t csum_start, uint16_t 
 	return 0;
 }
 
+uint32_t ofl_csum_iov(const struct iovec *iov, unsigned n, size_t off, size_t len)
+{
+	uint32_t sum = 0;
+	size_t pos = 0; /* bytes of the run summed so far */
+
+	for (unsigned i = 0; i < n && pos < len; i++) {
+		size_t l = iov[i].iov_len;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		size_t take = l - off < len - pos ? l - off : len - pos;
+		uint16_t s = ofl_csum_fold(ofl_csum_add(0, (const uint8_t *)iov[i].iov_base + off, take));
+		/* A piece that starts at an odd offset of the run holds the low
+		 * bytes of the run's words where ofl_csum_add took high ones. */
+		if (pos & 1)
+			s = __builtin_bswap16(s);
+		sum = csum_add32(sum, s);
+		pos += take;
+		off = 0;
+	}
+	return sum;
+}
+
 /* ---- parsing ---- */
 
 /* End of the IP packet (start of Ethernet padding); the parser checked it
@@ -389,6 +413,68 @@ int ofl_gso_split(const uint8_t *frame, size_t len, const struct virtio_net_hdr_
 		return -EINVAL;
 	return gso_cut(frame, len, h, lim - l.payload_off, 0, true, OFL_CSUM_PARTIAL, out,
 		       out_cap, segs, max_segs);
+}
+
+int ofl_gso_plan(const uint8_t *hdrs, size_t have, size_t len, const struct virtio_net_hdr_v1 *h,
+		 struct ofl_gso_plan *p)
+{
+	struct ofl_l34 l;
+	int r = ofl_parse_tcp_headers(hdrs, have, len, &l);
+	if (r < 0)
+		return r;
+	uint8_t type = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+	uint8_t want = l.ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+	if (type != want || h->gso_size == 0)
+		return -EINVAL;
+	/* The headers are rewritten from this copy: all of them must be in it. */
+	if (l.payload_off > have || l.ip_end <= l.payload_off)
+		return -EINVAL;
+	p->l = l;
+	p->payload = l.ip_end - l.payload_off;
+	p->mss = h->gso_size;
+	p->nseg = (p->payload + p->mss - 1) / p->mss;
+	return 0;
+}
+
+void ofl_gso_seg_headers(const struct ofl_gso_plan *p, const uint8_t *hdrs, unsigned i,
+			 uint32_t payload_sum, uint8_t *out)
+{
+	const struct ofl_l34 *l = &p->l;
+	uint32_t chunk = ofl_gso_seg_len(p, i);
+	size_t hlen = l->payload_off, end = hlen + chunk;
+	uint8_t *th = out + l->l4_off;
+	uint8_t fl = hdrs[l->l4_off + TCP_FLAGS_OFF];
+
+	memcpy(out, hdrs, hlen);
+	if (!l->ipv6)
+		put16(out + l->l3_off + 4, (uint16_t)(get16(hdrs + l->l3_off + 4) + i));
+	set_ip_len(out, l, end);
+	put32(th + 4, get32(hdrs + l->l4_off + 4) + (uint32_t)i * p->mss);
+	if (i != 0)
+		fl &= (uint8_t)~TH_CWR;
+	if (i != p->nseg - 1)
+		fl &= (uint8_t)~(TH_FIN | TH_PSH);
+	th[TCP_FLAGS_OFF] = fl;
+	put16(th + TCP_CSUM_OFF, 0);
+	uint32_t sum = pseudo_sum(out, l, (uint32_t)(end - l->l4_off));
+	sum = ofl_csum_add(sum, th, hlen - l->l4_off);
+	/* The TCP header has an even length, so the payload's sum adds as is. */
+	sum = csum_add32(sum, payload_sum);
+	put16(th + TCP_CSUM_OFF, (uint16_t)~ofl_csum_fold(sum));
+}
+
+int ofl_tcp_csum_verify(const uint8_t *frame, size_t len)
+{
+	struct ofl_l34 l;
+	int r = ofl_parse_tcp(frame, len, &l);
+	if (r < 0)
+		return r;
+	if (!l.ipv6 &&
+	    ofl_csum_fold(ofl_csum_add(0, frame + l.l3_off, l.l4_off - l.l3_off)) != 0xffff)
+		return -EINVAL;
+	uint32_t sum = pseudo_sum(frame, &l, l.ip_end - l.l4_off);
+	sum = ofl_csum_add(sum, frame + l.l4_off, l.ip_end - l.l4_off);
+	return ofl_csum_fold(sum) == 0xffff ? 0 : -EINVAL;
 }
 
 /* ---- coalescing ---- */
