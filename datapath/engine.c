@@ -553,8 +553,17 @@ static uint64_t offered_features(const struct nf_devcfg *cfg, const struct nf_po
 	 * with one big buffer chain per frame. */
 	if (cfg->mrg)
 		f |= 1ull << VIRTIO_NET_F_MRG_RXBUF;
-	if (port->caps & NF_CAP_VNET_HDR)
+	if (port->caps & (NF_CAP_VNET_HDR | NF_CAP_SOFT_OFFLOAD))
 		f |= (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM);
+	/* Soft offload: the guest's TSO frames are segmented here whatever
+	 * gro= says (the host side only ever sees MTU-sized frames); large
+	 * frames towards the guest, made by our GRO, need gro=1. */
+	if (port->caps & NF_CAP_SOFT_OFFLOAD)
+		f |= (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
+		     (1ull << VIRTIO_NET_F_HOST_ECN);
+	if (cfg->gro && (port->caps & NF_CAP_SOFT_OFFLOAD))
+		f |= (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+		     (1ull << VIRTIO_NET_F_GUEST_ECN);
 	if (cfg->gro && (port->caps & NF_CAP_GSO))
 		f |= (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
 		     (1ull << VIRTIO_NET_F_GUEST_ECN) | (1ull << VIRTIO_NET_F_HOST_TSO4) |
@@ -569,6 +578,8 @@ static void dev_free(struct nf_dev *dev)
 	free(dev->order);
 	free(dev->pkts);
 	free(dev->pkt_chain);
+	free(dev->pkt_seg);
+	free(dev->tx_seghdrs);
 	free(dev->tx_hdrs);
 	free(dev->iovs);
 	free(dev->rx_iovs);
@@ -596,14 +607,17 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 	if (!dev)
 		goto err_nomem;
 	dev->depth = cfg->depth;
+	dev->tx_slots = dev->depth + (port->caps & NF_CAP_SOFT_OFFLOAD ? NF_SOFT_TX_EXTRA : 0);
 	dev->chains = calloc(dev->depth, sizeof(*dev->chains));
 	dev->rx_chains = calloc(dev->depth, sizeof(*dev->rx_chains));
 	dev->order = calloc(dev->depth, sizeof(*dev->order));
-	dev->pkts = calloc(dev->depth, sizeof(*dev->pkts));
+	dev->pkts = calloc(dev->tx_slots, sizeof(*dev->pkts));
+	dev->pkt_seg = calloc(dev->tx_slots, sizeof(*dev->pkt_seg));
+	dev->tx_seghdrs = malloc((size_t)dev->tx_slots * TX_HDR_PEEK);
 	dev->rx_pkts = calloc(dev->depth, sizeof(*dev->rx_pkts));
-	dev->pkt_chain = calloc(dev->depth, sizeof(*dev->pkt_chain));
-	dev->tx_hdrs = calloc(dev->depth, sizeof(*dev->tx_hdrs));
-	dev->iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->iovs));
+	dev->pkt_chain = calloc(dev->tx_slots, sizeof(*dev->pkt_chain));
+	dev->tx_hdrs = calloc(dev->tx_slots, sizeof(*dev->tx_hdrs));
+	dev->iovs = calloc((size_t)dev->tx_slots * PKT_IOV_MAX, sizeof(*dev->iovs));
 	dev->rx_iovs = calloc((size_t)dev->depth * PKT_IOV_MAX, sizeof(*dev->rx_iovs));
 	dev->spill = malloc((size_t)dev->depth * SPILL_BYTES);
 	dev->linear = malloc(LINEAR_BYTES);
@@ -612,7 +626,7 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 		dev->order[i] = i;
 	if (!dev->chains || !dev->rx_chains || !dev->order || !dev->pkts || !dev->rx_pkts ||
 	    !dev->rx_iovs || !dev->pkt_chain || !dev->tx_hdrs || !dev->iovs || !dev->spill ||
-	    !dev->linear || !dev->segbuf)
+	    !dev->linear || !dev->segbuf || !dev->pkt_seg || !dev->tx_seghdrs)
 		goto err_nomem;
 	dev->eng = eng;
 	dev->cfg = cfg;
@@ -627,7 +641,7 @@ int nf_engine_add(struct nf_engine *eng, const struct nf_devcfg *cfg, struct nf_
 	struct virtio_net_config config = {
 		.status = VIRTIO_NET_S_LINK_UP,
 		.max_virtqueue_pairs = 1,
-		.mtu = (uint16_t)cfg->mtu,
+		.mtu = (uint16_t)(port->mtu ? port->mtu : cfg->mtu),
 	};
 	memcpy(config.mac, mac, 6);
 	rc = vu_dev_init(&dev->vu, name, sock_path, &hooks, offered_features(cfg, port), &config);
@@ -715,12 +729,17 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 	for (unsigned d = 0; d < eng->ndevs; d++) {
 		struct nf_dev *dev = eng->devs[d];
 		const struct nf_stats *s = &dev->st;
+		bool soft = dev->port->caps & NF_CAP_SOFT_OFFLOAD;
+		char segd[24], extra[512] = "";
+		snprintf(segd, sizeof(segd), "%llu", (unsigned long long)s->tx_segmented);
+		if (dev->port->transport->format_stats)
+			dev->port->transport->format_stats(dev->port, extra, sizeof(extra));
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
 			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu call_errors=%llu rx_waits=%llu rx_segmented=%llu rx_split=%llu rx_coalesced=%llu "
 			"rx_oversize=%llu tx_bad_hdr=%llu tx_bad_frame=%llu tx_host_down=%llu port_downs=%llu "
-			"host_rx_drops=%lld "
+			"host_rx_drops=%lld%s%s%s "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
@@ -736,6 +755,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)
 				: -1LL,
+			soft ? " tx_segmented=" : "", soft ? segd : "", extra,
 			(unsigned long long)dev->vu.acked,
 			dev->vu.broken ? " broken=" : "", dev->vu.broken ? dev->vu.broken : "");
 	}
