@@ -139,7 +139,7 @@ static const struct bad_case bad_cases[] = {
 	{ "vec1:transport=raw,ifname=v0,mac=2:00:00:00:00:01",
 	  "vec1: mac: expected six hex octets like 02:00:00:00:00:01, got \"2:00:00:00:00:01\"" },
 	{ "vec1:transport=raw,ifname=v0,colour=blue",
-	  "vec1: colour: unknown option for transport raw (known: depth, mac, gro, mtu, vec, mrg, coalesce, "
+	  "vec1: colour: unknown option for transport raw (known: depth, mac, gro, mtu, headroom, vec, mrg, coalesce, "
 	  "ifname)" },
 	{ "vec1:transport=raw,ifname=v0,gro=1,gro=0", "vec1: gro: given twice" },
 	{ "vec1:transport=raw,ifname=v0,ifname=v1", "vec1: ifname: given twice" },
@@ -154,8 +154,8 @@ static const struct bad_case bad_cases[] = {
 	{ "vec1:transport=rawx,ifname=v0",
 	  "vec1: transport: unknown transport \"rawx\" (see --help)" },
 	{ "vec1:transport=tap,ifname=v0",
-	  "vec1: transport: \"tap\" is not implemented yet (available: raw)" },
-	{ "vec1:transport=l2tpv3", "vec1: transport: \"l2tpv3\" is not implemented yet (available: raw)" },
+	  "vec1: transport: \"tap\" is not implemented yet (available: raw, gre, l2tpv3)" },
+	{ "vec1:transport=l2tpv3", "vec1: src: required by transport l2tpv3" },
 	{ "vec1:transport=raw", "vec1: ifname: required by transport raw" },
 	{ "vec1:transport=raw,gro=1", "vec1: ifname: required by transport raw" },
 	{ "vec1:transport=raw,ifname=abcdefghijklmnop",
@@ -170,9 +170,8 @@ static const struct bad_case bad_cases[] = {
 	{ "vec1:transport=raw,ifname=v0,", "vec1: empty option (stray ',')" },
 	{ "vec1:,transport=raw,ifname=v0", "vec1: empty option (stray ',')" },
 	{ "vec1:transport=raw,ifname=v0,gro=1=0", "vec1: gro: value may not contain '='" },
-	{ "vec1:transport=raw,ifname=v0,headroom=2",
-	  "vec1: headroom: not supported yet: guest receive buffers are owned by virtio_net; "
-	  "it lands with the tunnel transports" },
+	{ "vec1:transport=raw,ifname=v0,headroom=257",
+	  "vec1: headroom: 257 is out of range 0..256" },
 	{ "vec1:transport=raw,ifname=v0,bpfflash=1",
 	  "vec1: bpfflash: not supported yet (lands with the bpf/ socket filters)" },
 	{ "vec01:transport=raw,ifname=v0",
