@@ -52,6 +52,7 @@ LIB_SRCS := common/log.c \
 	datapath/guestmem.c datapath/virtq.c datapath/vhost_user.c datapath/engine.c \
 	datapath/offload.c datapath/rx.c datapath/tx.c datapath/memguard.c \
 	transports/options.c transports/registry.c transports/ethtool.c transports/raw/raw.c \
+	transports/encap.c transports/tunnel.c transports/gre/gre.c transports/l2tpv3/l2tpv3.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c \
 	launcher/instance.c
 MAIN_SRCS := launcher/main.c

@@ -7,9 +7,13 @@
 #include "util.h"
 
 extern const struct nf_transport nf_transport_raw;
+extern const struct nf_transport nf_transport_gre;
+extern const struct nf_transport nf_transport_l2tpv3;
 
 const struct nf_transport *const nf_transports[] = {
 	&nf_transport_raw,
+	&nf_transport_gre,
+	&nf_transport_l2tpv3,
 };
 
 const unsigned nf_ntransports = NF_ARRAY_SIZE(nf_transports);
