@@ -12,10 +12,12 @@
  * counted by reason, so the engine neither delivers it nor spends a guest
  * buffer on it.
  *
- * The socket is not connected: a raw socket (GRE, L2TPv3 over IP) gets every
- * datagram of its protocol to the bound address, whatever the sender, and
- * sendmmsg names dst in each message (so vec=0 works too, unlike UML's
- * writev). Outer packets may be fragmented by the host (PMTU discovery
+ * The socket is connected to dst (UML's is not): the host then looks the
+ * route up once instead of per datagram, and a raw socket (GRE, L2TPv3 over
+ * IP), which would otherwise get every datagram of its protocol to the bound
+ * address, only gets dst's; the source is still checked here. Sending needs
+ * no address, so vec=0 works too (UML's writev on its unconnected socket
+ * sends nothing). Outer packets may be fragmented by the host (PMTU discovery
  * off), as Linux's own GRE and L2TP devices do by default.
  */
 #include "tunnel.h"
@@ -163,6 +165,12 @@ int tun_open(const struct nf_devcfg *cfg, const struct tun_params *tp, const str
 		rc = -errno;
 		snprintf(err, errlen, "vec%u: src: cannot bind to %s%s%s: %s", cfg->index, tp->src,
 			 tp->srcport ? " port " : "", tp->srcport ? tp->srcport : "", strerror(errno));
+		goto err_close;
+	}
+	if (connect(fd, (struct sockaddr *)&t->dst, t->dstlen) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "vec%u: dst: cannot reach %s%s%s: %s", cfg->index, tp->dst,
+			 tp->dstport ? " port " : "", tp->dstport ? tp->dstport : "", strerror(errno));
 		goto err_close;
 	}
 	/* Outer packets larger than the path are fragmented by the host (as
@@ -328,8 +336,6 @@ int tun_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 		iov[0] = (struct iovec){ h, t->enc.hdr_len };
 		memcpy(iov + 1, pkts[i].iov, cnt * sizeof(*iov));
 		t->tmsgs[i].msg_hdr = (struct msghdr){
-			.msg_name = &t->dst,
-			.msg_namelen = t->dstlen,
 			.msg_iov = iov,
 			.msg_iovlen = cnt + 1,
 		};
