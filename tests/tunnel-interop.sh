@@ -9,7 +9,8 @@
 #                its tunnel device to be bridged with eth1 as TUNDEV)
 #     A_OPTS     uml-nf's vec1 options (the tunnel under test)
 #     CAPTURE_IF host interface the tunnel datagrams cross (lo, t-veth1)
-#     TSHARK_ARGS, FIELDS  decode options and -e fields for tshark
+#     TSHARK_ARGS, FIELDS  decode options and -e fields for tshark (shell
+#                words, so values with spaces are quoted inside)
 #     WANT       a regular expression every decoded line from uml-nf must match
 #   Boots A (uml-nf, raw on p-veth0 + the tunnel) and the peer B, pings
 #   client -> server and back, 2 s of iperf3 TCP each way, decodes the
@@ -81,8 +82,8 @@ tl_case() {
 	wait "$cpid" 2>/dev/null
 
 	step "[$name] decode the tunnel on $capif"
-	# shellcheck disable=SC2086 # targs and fields are word lists
-	timeout 60 tshark -r "$cap" $targs -T fields -E separator=' ' $fields \
+	# targs may quote preference values with spaces: evaluated as words.
+	eval "timeout 60 tshark -r \"\$cap\" $targs -T fields -E separator=' ' $fields" \
 		>"$LAB_DIR/$name.fields" 2>/dev/null
 	r=$(grep -c . "$LAB_DIR/$name.fields")
 	bad=$(grep -vcE "$want" "$LAB_DIR/$name.fields")

@@ -57,6 +57,7 @@ struct tun_port {
 	uint8_t *thdr;             /* ENCAP_HDR_MAX per tx slot */
 	struct sockaddr_storage *rname;
 	uint64_t drops[ENC_NREASONS];
+	uint64_t icmp_errors; /* ICMP errors the socket reported (peer down, no route) */
 };
 
 #define RHDR_BYTES (IPV4_HDR_MIN + ENCAP_HDR_MAX)
@@ -259,6 +260,14 @@ void tun_close(struct nf_port *port)
 	free(t);
 }
 
+/* Errors a connected datagram socket reports for an ICMP message about an
+ * earlier datagram. */
+static bool soft_error(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN ||
+	       e == EPROTO || e == EMSGSIZE;
+}
+
 int tun_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 {
 	struct tun_port *t = to_tun(port);
@@ -279,20 +288,31 @@ int tun_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 			.msg_iovlen = cnt + 1,
 		};
 	}
-	if (t->vec) {
-		n = recvmmsg(t->fd, t->rmsgs, max, MSG_DONTWAIT, NULL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	} else {
-		for (n = 0; n < (int)max; n++) {
-			ssize_t r = recvmsg(t->fd, &t->rmsgs[n].msg_hdr, MSG_DONTWAIT);
-			if (r < 0) {
-				if (n == 0 && errno != EAGAIN && errno != EINTR)
-					return -errno;
-				break;
+	for (unsigned tries = 0;; tries++) {
+		if (t->vec) {
+			n = recvmmsg(t->fd, t->rmsgs, max, MSG_DONTWAIT, NULL);
+		} else {
+			for (n = 0; n < (int)max; n++) {
+				ssize_t r = recvmsg(t->fd, &t->rmsgs[n].msg_hdr, MSG_DONTWAIT);
+				if (r < 0) {
+					if (n > 0)
+						break;
+					n = -1;
+					break;
+				}
+				t->rmsgs[n].msg_len = (unsigned)r;
 			}
-			t->rmsgs[n].msg_len = (unsigned)r;
 		}
+		if (n >= 0)
+			break;
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		/* An ICMP error about what we sent (the peer is not up yet,
+		 * no route): reported once by the socket, not about this
+		 * receive. Counted, then the queue is read on. */
+		if (!soft_error(errno) || tries == 4)
+			return soft_error(errno) ? 0 : -errno;
+		t->icmp_errors++;
 	}
 	for (int i = 0; i < n; i++) {
 		const struct msghdr *mh = &t->rmsgs[i].msg_hdr;
@@ -375,6 +395,9 @@ int tun_format_stats(struct nf_port *port, char *buf, size_t len)
 		off += (size_t)snprintf(buf + off, len - off, " %s=%llu", name,
 					(unsigned long long)t->drops[r]);
 	}
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, " icmp_errors=%llu",
+					(unsigned long long)t->icmp_errors);
 	return (int)(off < len ? off : len);
 }
 

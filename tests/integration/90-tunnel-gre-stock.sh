@@ -13,7 +13,7 @@ step "create lab"
 tl_create || die "tl_create"
 tl_server_tap || die "tap"
 
-g4='-Y ip.src==10.9.0.1&&gre'
+g4="-Y 'ip.src==10.9.0.1&&gre'"
 tl_case gre4-key-seq stock \
 	"transport=gre,src=10.9.0.1,dst=10.9.0.2,rx_key=5,tx_key=0x6,sequence=1,gro=1" \
 	"transport=gre,src=10.9.0.2,dst=10.9.0.1,rx_key=6,tx_key=5,sequence=1,gro=1" \
@@ -27,12 +27,12 @@ tl_case gre4-pinned stock \
 tl_case gre6 stock \
 	"transport=gre,v6=1,src=fd09::1,dst=fd09::2,gro=1" \
 	"transport=gre,v6=1,src=fd09::2,dst=fd09::1,gro=1" \
-	lo "-Y ipv6.src==fd09::1&&gre" "-e gre.flags_and_version -e gre.proto" \
+	lo "-Y 'ipv6.src==fd09::1&&gre'" "-e gre.flags_and_version -e gre.proto" \
 	'^0x0000 0x6558$' || die "gre6"
 tl_case gre6-key-gro0 stock \
 	"transport=gre,v6=1,src=fd09::1,dst=fd09::2,rx_key=7,tx_key=8" \
 	"transport=gre,v6=1,src=fd09::2,dst=fd09::1,rx_key=8,tx_key=7" \
-	lo "-Y ipv6.src==fd09::1&&gre" "-e gre.flags_and_version -e gre.key" \
+	lo "-Y 'ipv6.src==fd09::1&&gre'" "-e gre.flags_and_version -e gre.key" \
 	'^0x2000 0x00000008$' || die "gre6-key-gro0"
 
 step "destroy and assert clean"
