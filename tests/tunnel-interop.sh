@@ -43,8 +43,13 @@ tl_case() {
 		echo "IF0_MTU=9000" >>"$LAB_DIR/confB/router.conf"
 		cat >"$LAB_DIR/confB/post-up.sh" <<-EOF
 		# the Linux tunnel end, with the host's iproute2 through hostfs
-		mkdir -p /mnt/host && mount -t hostfs none /mnt/host -o ro,/ || exit 1
-		ip() { chroot /mnt/host /usr/bin/ip "\$@"; }
+		mkdir -p /tmp/host && mount -t hostfs none /tmp/host -o ro,/ || exit 1
+		ip() { chroot /tmp/host /usr/bin/ip "\$@"; }
+		# l2tp_ip6 binds the local address: wait for its DAD to end.
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			[ -z "\$(ip -6 addr show tentative)" ] && break
+			sleep 0.5
+		done
 		$bsetup
 		ip link set TUNDEV mtu 1500 up || exit 1
 		echo 1 >/proc/sys/net/ipv6/conf/TUNDEV/disable_ipv6 2>/dev/null
