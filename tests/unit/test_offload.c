@@ -1106,6 +1106,105 @@ static void test_gro_limits(void **state)
 	resegment_equals(&g, 2);
 }
 
+
+/* Zero-copy segmentation (ofl_gso_plan + ofl_gso_seg_headers, payload sums
+ * from a scatter list of odd pieces with ofl_csum_iov) gives byte for byte
+ * what ofl_gso_segment gives in FULL mode. */
+static void test_gso_plan_matches(void **state)
+{
+	(void)state;
+	const size_t payloads[] = {3000, 1, 1448, 64000, 2897};
+	for (int v6 = 0; v6 <= 1; v6++)
+		for (size_t p = 0; p < sizeof(payloads) / sizeof(payloads[0]); p++) {
+			struct spec s = v6 ? spec6(payloads[p]) : spec4(payloads[p]);
+			struct layout L;
+			s.vlans = (int)p % 3;
+			s.tcpopt = 12;
+			s.flags = ACK | PSH | CWR;
+			size_t n = build(gso_in, &s, &L);
+			struct virtio_net_hdr_v1 h = {
+				.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
+				.gso_size = 1448 - (uint16_t)p};
+			int r = ofl_gso_segment(gso_in, n, &h, OFL_CSUM_FULL, gso_out, sizeof(gso_out),
+						segs, 1024);
+			assert_true(r > 0);
+			struct ofl_gso_plan plan;
+			assert_int_equal(ofl_gso_plan(gso_in, 256, n, &h, &plan), 0);
+			assert_int_equal(plan.nseg, (unsigned)r);
+			/* The frame in pieces of 1, 3, 7, 1000 ... bytes. */
+			struct iovec iov[64];
+			unsigned cnt = 0;
+			size_t off = 0, step[] = {1, 3, 7, 1000, 2, 4095};
+			while (off < n && cnt < 63) {
+				size_t l = step[cnt % 6];
+				if (l > n - off || cnt == 62)
+					l = n - off;
+				iov[cnt++] = (struct iovec){ gso_in + off, l };
+				off += l;
+			}
+			for (unsigned i = 0; i < plan.nseg; i++) {
+				uint8_t hdr[256];
+				size_t at = plan.l.payload_off + (size_t)i * plan.mss;
+				uint32_t chunk = ofl_gso_seg_len(&plan, i);
+				ofl_gso_seg_headers(&plan, gso_in, i, ofl_csum_iov(iov, cnt, at, chunk), hdr);
+				assert_int_equal(segs[i].len, plan.l.payload_off + chunk);
+				assert_memory_equal(hdr, gso_out + segs[i].off, plan.l.payload_off);
+				assert_memory_equal(gso_in + at, gso_out + segs[i].off + plan.l.payload_off,
+						    chunk);
+			}
+		}
+	/* Headers beyond the copy, no payload, wrong type: refused. */
+	struct spec s = spec4(100);
+	struct layout L;
+	size_t n = build(gso_in, &s, &L);
+	struct virtio_net_hdr_v1 h = {.gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 10};
+	struct ofl_gso_plan plan;
+	assert_int_equal(ofl_gso_plan(gso_in, L.pay - 1, n, &h, &plan), -EINVAL);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+	assert_int_equal(ofl_gso_plan(gso_in, n, n, &h, &plan), -EINVAL);
+	s = spec4(0);
+	n = build(gso_in, &s, &L);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	assert_int_equal(ofl_gso_plan(gso_in, n, n, &h, &plan), -EINVAL);
+}
+
+static void test_csum_iov_and_verify(void **state)
+{
+	(void)state;
+	uint8_t buf[301];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	/* Every split into two or three pieces sums like the whole. */
+	for (size_t a = 0; a <= sizeof(buf); a += 7)
+		for (size_t b = a; b <= sizeof(buf); b += 13) {
+			struct iovec iov[3] = { { buf, a }, { buf + a, b - a }, { buf + b, sizeof(buf) - b } };
+			assert_int_equal(ofl_csum_fold(ofl_csum_iov(iov, 3, 0, sizeof(buf))),
+					 ref_sum(buf, sizeof(buf), 0));
+			assert_int_equal(ofl_csum_fold(ofl_csum_iov(iov, 3, 5, 250)), ref_sum(buf + 5, 250, 0));
+		}
+	for (int v6 = 0; v6 <= 1; v6++) {
+		struct spec s = v6 ? spec6(999) : spec4(999);
+		struct layout L;
+		s.pad = v6 ? 0 : 6;
+		size_t n = build(gso_in, &s, &L);
+		ref_tcp_fill(gso_in, &L);
+		assert_int_equal(ofl_tcp_csum_verify(gso_in, n), 0);
+		gso_in[L.pay + 10] ^= 1;
+		assert_int_equal(ofl_tcp_csum_verify(gso_in, n), -EINVAL);
+		gso_in[L.pay + 10] ^= 1;
+		if (!v6) {
+			gso_in[L.l3 + 8] ^= 1; /* TTL: the IPv4 header sum */
+			assert_int_equal(ofl_tcp_csum_verify(gso_in, n), -EINVAL);
+			gso_in[L.l3 + 8] ^= 1;
+			gso_in[n - 1] ^= 0xff; /* padding is not summed */
+			assert_int_equal(ofl_tcp_csum_verify(gso_in, n), 0);
+		}
+		s.proto = 17;
+		n = build(gso_in, &s, &L);
+		assert_int_equal(ofl_tcp_csum_verify(gso_in, n), -EPROTONOSUPPORT);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1125,6 +1224,8 @@ int main(void)
 		cmocka_unit_test(test_gro_malformed),
 		cmocka_unit_test(test_gro_ends),
 		cmocka_unit_test(test_gro_limits),
+		cmocka_unit_test(test_gso_plan_matches),
+		cmocka_unit_test(test_csum_iov_and_verify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
