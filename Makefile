@@ -187,8 +187,8 @@ fuzz:
 
 # ---- benchmark ----------------------------------------------------------------
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all image
-	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/bench.sh
+	$(Q)$(MAKE) --no-print-directory all image image-bridge
+	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash bench/bench.sh
 	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/endurance.sh
 
 # The soak alone: make soak SOAK_MINUTES=30 (RSS, fds and counters sampled;
