@@ -22,7 +22,8 @@ static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_GRO] = { "gro", NF_OPT_BOOL, 0, 1, false,
 		    "1: GSO/TSO frames end to end through virtio-net headers, default 0", NULL },
 	[C_MTU] = { "mtu", NF_OPT_UINT, 576, 65534, false,
-		    "guest MTU (virtio-net config), default 1500", NULL },
+		    "guest MTU (virtio-net config), default 1500 (gre, l2tpv3: the path MTU "
+		    "minus the encapsulation, at most 1500)", NULL },
 	/* UML reserves headroom bytes in front of each received frame. Here
 	 * the guest's receive buffers are virtio_net's, which keeps its own
 	 * headroom, and a tunnel's header is a separate iovec of ours, never
