@@ -157,6 +157,18 @@ static inline uint32_t ofl_gso_seg_len(const struct ofl_gso_plan *p, unsigned i)
 void ofl_gso_seg_headers(const struct ofl_gso_plan *p, const uint8_t *hdrs, unsigned i,
 			 uint32_t payload_sum, uint8_t *out);
 
+/* Segments a UDP GSO frame (h->gso_type VIRTIO_NET_HDR_GSO_UDP_L4, what a
+ * host socket using UDP_SEGMENT makes; h->gso_size = payload bytes per
+ * datagram) into datagrams written to out as ofl_gso_segment does: each
+ * gets the original headers with IP length, IPv4 ID (+1 per datagram) and
+ * header checksum, UDP length and checksum (FULL: computed, 0 sent as
+ * 0xffff; PARTIAL: the pseudo-header seed, NEEDS_CSUM at offset 6). Same
+ * frames as ofl_parse_tcp takes, with UDP instead of TCP. Returns the
+ * number of datagrams or -errno as ofl_gso_segment. */
+int ofl_udp_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		    enum ofl_csum_mode mode, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
+		    unsigned max_segs);
+
 /* Verifies a received TCP frame's checksums (the IPv4 header's and the TCP
  * one, over the IP packet's extent). Returns 0 when both are right,
  * -EINVAL when one is wrong or the frame is malformed, -EPROTONOSUPPORT

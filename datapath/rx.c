@@ -31,6 +31,10 @@ static enum rx_verdict rx_classify(const struct vu_dev *vu, const struct virtio_
 	case VIRTIO_NET_HDR_GSO_TCPV6:
 		tso = vu_has(vu, VIRTIO_NET_F_GUEST_TSO6);
 		break;
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		/* A host socket's UDP_SEGMENT send (e.g. a tunnel endpoint on
+		 * this host): never offered to the guest, segmented here. */
+		return RX_SEGMENT;
 	default:
 		return RX_DROP; /* UDP fragmentation offload: not offered */
 	}
@@ -138,8 +142,9 @@ static int rx_segment(struct nf_dev *dev, const uint8_t *frame, uint32_t len,
 {
 	enum ofl_csum_mode mode = vu_has(&dev->vu, VIRTIO_NET_F_GUEST_CSUM) ? OFL_CSUM_PARTIAL
 									    : OFL_CSUM_FULL;
-	int n = ofl_gso_segment(frame, len, h, mode, dev->segbuf, SEGBUF_BYTES, dev->segs,
-				MAX_SEGS);
+	bool udp = (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_UDP_L4;
+	int n = (udp ? ofl_udp_segment : ofl_gso_segment)(frame, len, h, mode, dev->segbuf,
+							  SEGBUF_BYTES, dev->segs, MAX_SEGS);
 	if (n <= 0) {
 		dev->st.rx_dropped++;
 		return 0;

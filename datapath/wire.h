@@ -230,6 +230,7 @@ _Static_assert(sizeof(struct vring_used_elem) == 8, "vring used elem");
 #define VIRTIO_NET_HDR_GSO_TCPV4 1
 #define VIRTIO_NET_HDR_GSO_UDP 3
 #define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5 /* UDP segmentation (host -> us only, never offered) */
 #define VIRTIO_NET_HDR_GSO_ECN 0x80
 
 struct virtio_net_hdr_v1 {

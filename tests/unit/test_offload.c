@@ -1205,6 +1205,82 @@ static void test_csum_iov_and_verify(void **state)
 	}
 }
 
+/* UDP GSO frames from the host (UDP_SEGMENT senders) are cut into
+ * datagrams with right lengths and checksums, full or partial. */
+static void test_udp_segment(void **state)
+{
+	(void)state;
+	for (int v6 = 0; v6 <= 1; v6++)
+		for (size_t payload = 1; payload < 5000; payload += 1237) {
+			uint8_t *f = gso_in;
+			size_t l3 = 18, ipl = v6 ? 40 : 20, l4 = l3 + ipl, n = l4 + 8 + payload;
+			memset(f, 0, l4 + 8);
+			wr16(f + 12, 0x8100);
+			wr16(f + 16, v6 ? 0x86dd : 0x0800);
+			if (v6) {
+				f[l3] = 0x60;
+				wr16(f + l3 + 4, (uint16_t)(8 + payload));
+				f[l3 + 6] = 17;
+				f[l3 + 7] = 64;
+				f[l3 + 23] = 1;
+				f[l3 + 39] = 2;
+			} else {
+				f[l3] = 0x45;
+				wr16(f + l3 + 2, (uint16_t)(ipl + 8 + payload));
+				wr16(f + l3 + 4, 0xfff0);
+				f[l3 + 8] = 64;
+				f[l3 + 9] = 17;
+				wr32(f + l3 + 12, 0x0a000001);
+				wr32(f + l3 + 16, 0x0a000002);
+			}
+			wr16(f + l4, 1701);
+			wr16(f + l4 + 2, 1702);
+			for (size_t i = 0; i < payload; i++)
+				f[l4 + 8 + i] = pat((uint32_t)i);
+			struct virtio_net_hdr_v1 h = {.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4, .gso_size = 1000};
+			for (int mode = 0; mode <= 1; mode++) {
+				int r = ofl_udp_segment(f, n, &h, mode ? OFL_CSUM_PARTIAL : OFL_CSUM_FULL,
+							gso_out, sizeof(gso_out), segs, 1024);
+				assert_int_equal(r, (int)((payload + 999) / 1000));
+				size_t done = 0;
+				for (int i = 0; i < r; i++) {
+					uint8_t *sg = gso_out + segs[i].off;
+					size_t chunk = segs[i].len - (l4 + 8);
+					struct layout L = {.l3 = l3, .l4 = l4, .pay = l4 + 8, .end = segs[i].len, .v6 = v6};
+					assert_true(chunk == (payload - done < 1000 ? payload - done : 1000));
+					assert_int_equal(rd16(sg + l4 + 4), 8 + chunk);
+					assert_memory_equal(sg + l4 + 8, f + l4 + 8 + done, chunk);
+					assert_true(ref_ip_ok(sg, &L));
+					if (!v6)
+						assert_int_equal(rd16(sg + l3 + 4), (uint16_t)(0xfff0 + i));
+					/* the pseudo-header with protocol 17 */
+					uint8_t ph[40] = {0};
+					size_t pn;
+					if (v6) {
+						memcpy(ph, sg + l3 + 8, 32);
+						wr32(ph + 32, (uint32_t)(8 + chunk));
+						ph[39] = 17;
+						pn = 40;
+					} else {
+						memcpy(ph, sg + l3 + 12, 8);
+						ph[9] = 17;
+						wr16(ph + 10, (uint16_t)(8 + chunk));
+						pn = 12;
+					}
+					if (mode)
+						ref_complete(sg, segs[i].len, segs[i].hdr.csum_start,
+							     segs[i].hdr.csum_offset);
+					assert_int_equal(ref_sum(sg + l4, 8 + chunk, ref_sum(ph, pn, 0)), 0xffff);
+					done += chunk;
+				}
+				assert_int_equal(done, payload);
+			}
+		}
+	struct virtio_net_hdr_v1 h = {.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4, .gso_size = 0};
+	assert_int_equal(ofl_udp_segment(gso_in, 64, &h, OFL_CSUM_FULL, gso_out, sizeof(gso_out), segs, 8),
+			 -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1226,6 +1302,7 @@ int main(void)
 		cmocka_unit_test(test_gro_limits),
 		cmocka_unit_test(test_gso_plan_matches),
 		cmocka_unit_test(test_csum_iov_and_verify),
+		cmocka_unit_test(test_udp_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
