@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,13 +47,16 @@ struct tun_port {
 	int fd;
 	bool outer4;  /* received datagrams start with the outer IPv4 header */
 	bool udp;     /* UDP socket: the peer's port must match too */
+	bool gso;     /* UDP: send runs of equal-sized datagrams with UDP_SEGMENT */
 	bool vec;
 	struct sockaddr_storage dst;
 	socklen_t dstlen;
 	uint32_t tx_seq;  /* sequence number of the next frame sent */
 	unsigned nrx, ntx;
 	struct mmsghdr *rmsgs, *tmsgs;
-	struct iovec *riov, *tiov; /* TUN_IOV_MAX per message */
+	struct iovec *riov, *tiov; /* TUN_IOV_MAX per message (tiov: a pool, see tx) */
+	unsigned *trun;            /* UDP GSO: frames in tmsgs[i] */
+	uint8_t *tcmsg;            /* UDP GSO: a UDP_SEGMENT cmsg per message */
 	uint8_t *rhdr;             /* IPV4_HDR_MIN + ENCAP_HDR_MAX per rx slot */
 	uint8_t *thdr;             /* ENCAP_HDR_MAX per tx slot */
 	struct sockaddr_storage *rname;
@@ -183,6 +187,9 @@ int tun_open(const struct nf_devcfg *cfg, const struct tun_params *tp, const str
 	set_bufsize(fd, SO_SNDBUFFORCE, SO_SNDBUF, TUN_SOCKBUF);
 	t->outer4 = !tp->v6 && !tp->udp;
 	t->udp = tp->udp;
+	/* UMLNF_UDP_GSO=0: datagram by datagram (an A/B switch for bench runs). */
+	const char *g = getenv("UMLNF_UDP_GSO");
+	t->gso = tp->udp && !(g && strcmp(g, "0") == 0);
 
 	/* The guest MTU: what the path takes minus everything we add. */
 	unsigned over = (tp->v6 ? IPV6_HDR_LEN : IPV4_HDR_MIN) + (tp->udp ? UDP_HDR_LEN : 0) +
@@ -207,7 +214,10 @@ int tun_open(const struct nf_devcfg *cfg, const struct tun_params *tp, const str
 	t->rhdr = calloc(t->nrx, RHDR_BYTES);
 	t->thdr = calloc(t->ntx, ENCAP_HDR_MAX);
 	t->rname = calloc(t->nrx, sizeof(*t->rname));
-	if (!t->rmsgs || !t->tmsgs || !t->riov || !t->tiov || !t->rhdr || !t->thdr || !t->rname)
+	t->trun = calloc(t->ntx, sizeof(*t->trun));
+	t->tcmsg = calloc(t->ntx, CMSG_SPACE(sizeof(uint16_t)));
+	if (!t->rmsgs || !t->tmsgs || !t->riov || !t->tiov || !t->rhdr || !t->thdr || !t->rname ||
+	    !t->trun || !t->tcmsg)
 		goto err_nomem;
 	/* Without changing sequence numbers, one header serves every frame. */
 	t->tx_seq = 1;
@@ -241,6 +251,8 @@ err_free:
 		free(t->rhdr);
 		free(t->thdr);
 		free(t->rname);
+		free(t->trun);
+		free(t->tcmsg);
 		free(t);
 	}
 	return rc;
@@ -257,6 +269,8 @@ void tun_close(struct nf_port *port)
 	free(t->rhdr);
 	free(t->thdr);
 	free(t->rname);
+	free(t->trun);
+	free(t->tcmsg);
 	free(t);
 }
 
@@ -337,51 +351,108 @@ int tun_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 	return n;
 }
 
+/* UDP GSO (UDP_SEGMENT): the host cuts one send into datagrams of one size
+ * (the last may be shorter) after a single trip through its stack, instead
+ * of one trip per datagram. The engine's segments of one guest frame are
+ * exactly such a run, each behind its own header of ours. Limits: the
+ * host's 64 segments per send, a UDP payload under 64 KiB, UIO_MAXIOV. */
+#define TUN_GSO_SEGS 64u
+#define TUN_GSO_BYTES 65000u
+#define TUN_GSO_IOVS 1024u
+
+/* Frames pkts[i..] that go as one message: a run of one length. */
+static unsigned tx_run_len(const struct tun_port *t, const struct nf_pkt *pkts, unsigned i,
+			   unsigned n)
+{
+	unsigned k = i + 1, seg = t->enc.hdr_len + pkts[i].len, iovs = 1 + pkts[i].iovcnt;
+	if (!t->gso)
+		return 1;
+	while (k < n && k - i < TUN_GSO_SEGS && (k - i + 1) * seg <= TUN_GSO_BYTES &&
+	       pkts[k].len <= pkts[i].len && iovs + 1 + pkts[k].iovcnt <= TUN_GSO_IOVS) {
+		iovs += 1 + pkts[k].iovcnt;
+		if (pkts[k++].len < pkts[i].len)
+			break; /* a shorter one ends the run */
+	}
+	return k - i;
+}
+
 int tun_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n)
 {
 	struct tun_port *t = to_tun(port);
 	bool seq = t->enc.seq && !t->enc.pin_seq;
-	unsigned sent = 0;
+	unsigned done = 0, nmsg = 0, used = 0;
 
 	if (n > t->ntx)
 		n = t->ntx;
-	for (unsigned i = 0; i < n; i++) {
-		struct iovec *iov = &t->tiov[(size_t)i * TUN_IOV_MAX];
-		unsigned cnt = pkts[i].iovcnt < NF_PKT_IOV_MAX ? pkts[i].iovcnt : NF_PKT_IOV_MAX;
-		uint8_t *h = t->thdr;
-		if (seq) {
-			h = t->thdr + (size_t)i * ENCAP_HDR_MAX;
-			encap_build(&t->enc, h, t->tx_seq + i);
+	for (unsigned i = 0; i < n; nmsg++) {
+		unsigned run = tx_run_len(t, pkts, i, n);
+		/* The pool holds TUN_IOV_MAX iovecs per frame: a run never
+		 * takes more than its frames' share. */
+		struct iovec *iov = &t->tiov[used];
+		unsigned cnt = 0;
+		for (unsigned j = i; j < i + run; j++) {
+			unsigned c = pkts[j].iovcnt < NF_PKT_IOV_MAX ? pkts[j].iovcnt : NF_PKT_IOV_MAX;
+			uint8_t *h = t->thdr;
+			if (seq) {
+				h = t->thdr + (size_t)j * ENCAP_HDR_MAX;
+				encap_build(&t->enc, h, t->tx_seq + j);
+			}
+			iov[cnt++] = (struct iovec){ h, t->enc.hdr_len };
+			memcpy(iov + cnt, pkts[j].iov, c * sizeof(*iov));
+			cnt += c;
 		}
-		iov[0] = (struct iovec){ h, t->enc.hdr_len };
-		memcpy(iov + 1, pkts[i].iov, cnt * sizeof(*iov));
-		t->tmsgs[i].msg_hdr = (struct msghdr){
-			.msg_iov = iov,
-			.msg_iovlen = cnt + 1,
-		};
+		used += cnt;
+		t->tmsgs[nmsg].msg_hdr = (struct msghdr){ .msg_iov = iov, .msg_iovlen = cnt };
+		if (run > 1) {
+			uint8_t *cb = t->tcmsg + (size_t)nmsg * CMSG_SPACE(sizeof(uint16_t));
+			struct msghdr *mh = &t->tmsgs[nmsg].msg_hdr;
+			mh->msg_control = cb;
+			mh->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+			struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			uint16_t segsz = (uint16_t)(t->enc.hdr_len + pkts[i].len);
+			memcpy(CMSG_DATA(cm), &segsz, sizeof(segsz));
+		}
+		t->trun[nmsg] = run;
+		i += run;
 	}
-	while (sent < n) {
+	for (unsigned m = 0; m < nmsg;) {
 		int r;
 		if (t->vec) {
-			r = sendmmsg(t->fd, t->tmsgs + sent, n - sent, MSG_DONTWAIT);
+			r = sendmmsg(t->fd, t->tmsgs + m, nmsg - m, MSG_DONTWAIT);
 		} else {
-			ssize_t w = sendmsg(t->fd, &t->tmsgs[sent].msg_hdr, MSG_DONTWAIT);
+			ssize_t w = sendmsg(t->fd, &t->tmsgs[m].msg_hdr, MSG_DONTWAIT);
 			r = w < 0 ? -1 : 1;
 		}
 		if (r > 0) {
-			sent += (unsigned)r;
+			for (int k = 0; k < r; k++)
+				done += t->trun[m + (unsigned)k];
+			m += (unsigned)r;
 			continue;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == ENOBUFS)
 			break; /* socket buffer full: wait for tx_fd to be writable */
-		/* No route, too big, ...: about this frame; count, go on. */
-		port->tx_drops++;
-		sent++;
+		if (t->trun[m] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT ||
+				       errno == EOPNOTSUPP)) {
+			/* This host (or route: no checksum offload, a
+			 * fragmenting path) does not take UDP GSO: plain
+			 * datagrams from here on; the rest is sent again. */
+			nf_info("%s: UDP segmentation offload refused (%s); sending datagram by "
+				"datagram", t->name, strerror(errno));
+			t->gso = false;
+			break;
+		}
+		/* No route, too big, ...: about these frames; count, go on. */
+		port->tx_drops += t->trun[m];
+		done += t->trun[m];
+		m++;
 	}
-	t->tx_seq += sent;
-	return (int)sent;
+	t->tx_seq += done;
+	return (int)done;
 }
 
 int tun_format_stats(struct nf_port *port, char *buf, size_t len)
