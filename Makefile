@@ -59,6 +59,7 @@ LIB_SRCS := common/log.c \
 	transports/raw/raw.c transports/raw/ring_mmap.c transports/raw/ring_xdp.c transports/portio.c transports/bess/bess.c transports/fd/fd.c \
 	transports/ifup.c transports/tap/tap.c transports/tap/tapdev.c transports/tap/tapio.c \
 	transports/tap/batch.c transports/hybrid/hybrid.c transports/privsock.c \
+	transports/encap.c transports/tunnel.c transports/gre/gre.c transports/l2tpv3/l2tpv3.c \
 	bpf/filter.c \
 	guest-kernel/kernel.c launcher/mconsole.c launcher/supervise.c launcher/image.c launcher/privs.c launcher/notify.c launcher/bpfflash.c \
 	launcher/instance.c launcher/json.c launcher/cowfmt.c launcher/cow.c launcher/ctl.c \
@@ -243,8 +244,8 @@ fuzz:
 
 # ---- benchmark ----------------------------------------------------------------
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all image
-	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/bench.sh
+	$(Q)$(MAKE) --no-print-directory all image image-bridge
+	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash bench/bench.sh
 	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/endurance.sh
 
 # The soak alone: make soak SOAK_MINUTES=30 (RSS, fds and counters sampled;

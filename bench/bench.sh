@@ -10,6 +10,7 @@ set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../tests/lib.sh"
 . "$here/ndr.sh"
+. "$here/../tests/tunnel-lab.sh"
 
 UMLNF=${UMLNF:-build/uml-nf}
 IMAGE=${IMAGE:-build/images/router.img}
@@ -28,12 +29,12 @@ BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
 BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0 umlnf-gre stock-gre umlnf-l2tpv3udp stock-l2tpv3udp umlnf-l2tpv3ip stock-l2tpv3ip"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
 # The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
 BENCH_NDR_SIZES=${BENCH_NDR_SIZES-"64 1500"}
-BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 2400 || echo 780)}
+BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 2700 || echo 1080)}
 BENCH_DIR=$(dirname "$BENCH_OUT")
 
 [ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
@@ -635,6 +636,85 @@ bench_router() {
 	lab_destroy
 }
 
+# bench_tunnel VARIANT (KIND-TUNNEL: umlnf or stock; gre, l2tpv3udp,
+# l2tpv3ip): the one-guest tunnel loop of tests/tunnel-lab.sh: four NICs,
+# br0 = client side + tunnel end A, br1 = tunnel end B + server side, both
+# ends on the host's lo, so the router CPU carries both ends of the tunnel
+# (encapsulation, the host's IP stack twice, decapsulation). uml-nf's client
+# and server sides are raw; stock's are tap (bridged to the veths): stock
+# raw loops its own transmissions back, which a bridge learns wrong. Both
+# with gro=1 everywhere. Measures 64 B pps and TCP, one stream, with host
+# GSO (the issue's two figures), and ping.
+bench_tunnel() {
+	local variant=$1 kind tun e0 e3 bin=() extra=() img
+	IFS=- read -r kind tun <<<"$variant"
+	lab_init "b-$variant" || return 1
+	bench_trap
+	tl_create || bench_fail "tl_create" || return 1
+	tl_loop_opts "$tun" || bench_fail "unknown tunnel" || return 1
+	tl_loop_conf "$LAB_DIR/conf" || bench_fail "conf" || return 1
+	img=$(readlink -f "$TL_IMAGE") || bench_fail "no bridge image $TL_IMAGE" || return 1
+	CLIENT_PID=$(sleeper "$LAB_NS_CLIENT")
+	SERVER_PID=$(sleeper "$LAB_NS_SERVER")
+	ROUTER_PID='' ROUTER_BUSY=1 UMLNF_PID=''
+	if [ "$kind" = umlnf ]; then
+		e0=transport=raw,ifname=p-veth0,gro=1 e3=transport=raw,ifname=p-veth1,gro=1
+		# shellcheck disable=SC2206 # BENCH_UMLNF_ARGS is a word list on purpose
+		bin=("$UMLNF" ${BENCH_UMLNF_ARGS:-})
+		TL_A+=,gro=1${BENCH_UMLNF_OPTS:+,$BENCH_UMLNF_OPTS} TL_B+=,gro=1${BENCH_UMLNF_OPTS:+,$BENCH_UMLNF_OPTS}
+	else
+		lab_bridge_taps || bench_fail "no tap/bridge in the host namespace" || return 1
+		e0=transport=tap,ifname=p-tap0,gro=1 e3=transport=tap,ifname=p-tap1,gro=1
+		bin=("$LAB_LINUX_UML")
+		mkdir -p "$LAB_DIR/uml"
+		extra=("uml_dir=$LAB_DIR/uml")
+		TL_A+=,gro=1 TL_B+=,gro=1
+	fi
+	LAB_CPUS=$BENCH_ROUTER_CPUS lab_start_appliance "${bin[@]}" "vec0:$e0" "vec1:$TL_A" \
+		"vec2:$TL_B" "vec3:$e3" mem=256M "ubd0=$LAB_DIR/root.cow,$img" root=/dev/ubda \
+		con=null con0=fd:0,fd:1 "umid=$LAB_UMID" "nfconf=$LAB_DIR/conf" ${extra[@]+"${extra[@]}"} ||
+		bench_fail "start failed" || return 1
+	lab_wait_ready 60 || bench_fail "guest not ready in 60 s" || return 1
+	ROUTER_PID=$LAB_APPLIANCE_PID
+	[ "$kind" = umlnf ] && UMLNF_PID=$LAB_APPLIANCE_PID
+	log "$variant: booted (pid $LAB_APPLIANCE_PID, CPUs $BENCH_ROUTER_CPUS, tunnel $TL_A)"
+	local d
+	for d in p-veth0 p-veth1; do set_rps "$LAB_NS_HOST" "$d" "$(cpumask "$BENCH_ROUTER_CPUS")"; done
+	set_rps "$LAB_NS_CLIENT" c-eth0 "$(cpumask "$BENCH_GEN_CPU")"
+	set_rps "$LAB_NS_SERVER" s-eth0 "$(cpumask "$BENCH_GEN_CPU")"
+	sink_drop "$LAB_NS_SERVER" s-eth0
+	tl_ping 3 >"$LAB_DIR/ping-first.txt" 2>&1 || tl_ping 3 >"$LAB_DIR/ping-first.txt" 2>&1 ||
+		bench_fail "no ping through the tunnel" || return 1
+	R[status]=ok
+	bench_ping "$LAB_NS_CLIENT" "$TL_SERVER"
+	R[ping_med_ms]=$PING_MED R[ping_p99_ms]=$PING_P99 R[ping_lost]=$PING_LOST
+	FL_NS=$LAB_NS_CLIENT FL_ODEV=c-eth0 FL_TXPID=$CLIENT_PID FL_RXPID=$SERVER_PID FL_RXDEV=s-eth0
+	FL_DMAC=$(mac_of "$LAB_NS_SERVER" s-eth0) FL_DIP=$TL_SERVER
+	FL_SMAC=$(mac_of "$LAB_NS_CLIENT" c-eth0) FL_SIP=$TL_CLIENT
+	if flood "$variant-64" "$(frame_bytes 64)" ""; then :; fi
+	R[pps64]=$FLOOD_PPS R[offered64]=$FLOOD_OFFERED R[gen_cpu_pct64]=$FLOOD_GEN_PCT
+	R[cpu_us_per_pkt64]=$FLOOD_CPU_US R[busy_us_per_pkt64]=$FLOOD_BUSY_US
+	R[idle_busy_us_per_pkt64]=$FLOOD_IDLE_BUSY_US
+	R[wakeups_per_pkt64]=$FLOOD_WAKE R[kicks_per_pkt64]=$FLOOD_KICKS R[calls_per_pkt64]=$FLOOD_CALLS
+	R[tcp_gbps]=fail
+	if c_offload on >/dev/null; then
+		LAB_SERVER_ADDR=$TL_SERVER bench_tcp "$variant tcp"
+		R[tcp_gbps]=$TCP_RESULT R[tcp_retr]=$TCP_RETR
+	fi
+	if [ -n "$LAB_APPLIANCE_PID" ]; then
+		lab_stop_appliance 20 >/dev/null
+		log "$variant: stopped ($LAB_STOP_HOW)"
+		[ "$kind" = umlnf ] && log "$variant: $(grep 'uml-nf: stats dev=vec[12] ' "$LAB_DIR/appliance.log" |
+			sed 's/ ctrl_cmds=.*rx_segmented=/ ... rx_segmented=/; s/ tx_bad_hdr=.*tx_segmented=/ ... tx_segmented=/' |
+			tr '\n' ' ')"
+		if [ "$LAB_STOP_HOW" != exited ]; then
+			cp "$LAB_DIR/appliance.log" "$BENCH_DIR/$variant-appliance.log"
+			log "warning: $variant needed SIGKILL to stop"
+		fi
+	fi
+	lab_destroy
+}
+
 # bench_direct: a veth pair straight from client to server (no router): the
 # generator's own ceiling in this run (UDP and ping only).
 bench_direct() {
@@ -721,6 +801,8 @@ for v in "${list[@]}"; do
 		umlnf-raw-gro[01]-sbdp | umlnf-raw-gro[01]-sball | umlnf-raw-gro[01]-sboff | umlnf-raw-gro[01]-sock | \
 		umlnf-raw-gro[01]-old)
 			bench_router "$v" ;;
+		umlnf-gre | stock-gre | umlnf-l2tpv3udp | stock-l2tpv3udp | umlnf-l2tpv3ip | stock-l2tpv3ip)
+			bench_tunnel "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac
 		if [ "${R[status]:-}" != ok ]; then
@@ -743,7 +825,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
 # uml-nf / reference, for the host router, stock raw gro=1 and stock raw
 # with the same gro setting.
 for v in "${order[@]}"; do
-	case $v in umlnf-*) ;; *) continue ;; esac
+	case $v in umlnf-gre | umlnf-l2tpv3*) continue ;; umlnf-*) ;; *) continue ;; esac
 	# umlnf-T-groN[-X]: the stock transport T with the same gro=, and for
 	# an EXTRA variant the plain umlnf-T-groN of this run.
 	IFS=- read -r _ vt vg vx <<<"$v"
@@ -758,6 +840,21 @@ for v in "${order[@]}"; do
 		done
 		echo "$line" | tee -a "$BENCH_OUT.tmp"
 	done
+done
+
+# Tunnel rows: uml-nf against stock on the same tunnel, with the targets
+# (TCP one stream >= 3 Gbit/s and >= 2x stock; 64 B >= 5x stock).
+for v in "${order[@]}"; do
+	case $v in umlnf-gre | umlnf-l2tpv3*) ;; *) continue ;; esac
+	r=stock-${v#umlnf-}
+	[ -n "${res[$r]:-}" ] || continue
+	t=$(kv "${res[$v]}" tcp_gbps) ts=$(kv "${res[$r]}" tcp_gbps)
+	tr=$(ratio "$t" "$ts") pr=$(ratio "$(kv "${res[$v]}" pps64)" "$(kv "${res[$r]}" pps64)")
+	met=$(awk -v t="$t" -v tr="$tr" -v pr="$pr" 'BEGIN {
+		a = (t + 0 >= 3 && tr + 0 >= 2) ? "met" : "not_met"; b = (pr + 0 >= 5) ? "met" : "not_met"
+		print "tcp_target=" a " pps64_target=" b }')
+	echo "tunnel variant=$v ref=$r tcp_gbps=$t ref_tcp_gbps=$ts tcp=$tr pps64=$pr $met" |
+		tee -a "$BENCH_OUT.tmp"
 done
 
 # CSV: one row per variant, empty cells for keys a variant does not have.

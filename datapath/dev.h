@@ -78,6 +78,7 @@ struct nf_stats {
 	uint64_t tx_bad_frame; /* dropped: chain too short or too long to be a frame */
 	uint64_t call_errors;  /* calls the call fd refused (not "already pending") */
 	uint64_t tx_host_down; /* guest frames dropped while the host side was gone */
+	uint64_t tx_segmented; /* guest GSO frames segmented in software (soft-offload ports) */
 	uint64_t port_downs;   /* times the host side went away */
 	/* offloads crossing: GSO frames and partial checksums each way */
 	uint64_t rx_gso, rx_csum; /* given to the guest (gso_type set / NEEDS_CSUM) */
@@ -118,7 +119,12 @@ struct nf_dev {
 	unsigned *order;              /* rx_chains[order[0..nstash)] are popped, unused */
 	unsigned nstash;
 	unsigned rx_gen;              /* rx vring generation the stash belongs to */
-	struct nf_pkt *pkts;          /* tx batch */
+	struct nf_pkt *pkts;          /* tx batch: tx_slots of them */
+	unsigned tx_slots;            /* depth, + NF_SOFT_TX_EXTRA for soft-offload ports */
+	unsigned *pkt_seg;            /* soft offload: pkts[i] is segment pkt_seg[i] of its chain */
+	uint8_t *tx_seghdrs;          /* soft offload: TX_HDR_PEEK bytes per slot */
+	uint16_t tx_skip_head;        /* soft offload: chain partly sent ... */
+	unsigned tx_skip;             /* ... and its frames already sent (0: none) */
 	struct nf_pkt *rx_pkts;       /* rx batch: frames may stay staged across turns */
 	unsigned *pkt_chain;          /* pkts[i] came from chains[pkt_chain[i]] */
 	struct virtio_net_hdr_v1 *tx_hdrs; /* pkts[i]'s checked header (10 bytes used) */
@@ -151,6 +157,9 @@ struct nf_dev {
 };
 
 #define PKT_IOV_MAX (VQ_MAX_IOV + 2) /* + header split + spill */
+_Static_assert(PKT_IOV_MAX == NF_PKT_IOV_MAX, "transport.h's NF_PKT_IOV_MAX");
+/* Bytes of a frame's headers copied out of the guest to check and rewrite. */
+#define TX_HDR_PEEK 256u
 
 /* Flushes queue q's used ring and signals the guest if it asked (engine.c). */
 void dev_call_guest(struct nf_dev *dev, unsigned q);

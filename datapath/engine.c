@@ -647,8 +647,17 @@ uint64_t dev_offered_features(const struct nf_devcfg *cfg, const struct nf_port 
 	 * with one big buffer chain per frame. */
 	if (cfg->mrg)
 		f |= 1ull << VIRTIO_NET_F_MRG_RXBUF;
-	if (port->caps & NF_CAP_VNET_HDR)
+	if (port->caps & (NF_CAP_VNET_HDR | NF_CAP_SOFT_OFFLOAD))
 		f |= (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM);
+	/* Soft offload: the guest's TSO frames are segmented here whatever
+	 * gro= says (the host side only ever sees MTU-sized frames); large
+	 * frames towards the guest, made by our GRO, need gro=1. */
+	if (port->caps & NF_CAP_SOFT_OFFLOAD)
+		f |= (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
+		     (1ull << VIRTIO_NET_F_HOST_ECN);
+	if (cfg->gro && (port->caps & NF_CAP_SOFT_OFFLOAD))
+		f |= (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+		     (1ull << VIRTIO_NET_F_GUEST_ECN);
 	if (cfg->gro && (port->caps & NF_CAP_GSO))
 		f |= (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
 		     (1ull << VIRTIO_NET_F_GUEST_ECN) | (1ull << VIRTIO_NET_F_HOST_TSO4) |
@@ -663,6 +672,8 @@ static void dev_free(struct nf_dev *dev)
 	free(dev->order);
 	free(dev->pkts);
 	free(dev->pkt_chain);
+	free(dev->pkt_seg);
+	free(dev->tx_seghdrs);
 	free(dev->tx_hdrs);
 	free(dev->iovs);
 	free(dev->rx_iovs);
@@ -716,14 +727,19 @@ static int dev_create(struct nf_engine *eng, const struct nf_devcfg *cfg, struct
 	dev->depth = cfg->depth;
 	dev->depth_max = spare ? NF_SPARE_DEPTH_MAX : cfg->depth;
 	unsigned dm = dev->depth_max;
+	/* A port without virtio-net headers segments in software: room for
+	 * the extra segments of a batch (a spare may get such a port). */
+	dev->tx_slots = dm + (spare || (port->caps & NF_CAP_SOFT_OFFLOAD) ? NF_SOFT_TX_EXTRA : 0);
 	dev->chains = calloc(dm, sizeof(*dev->chains));
 	dev->rx_chains = calloc(dm, sizeof(*dev->rx_chains));
 	dev->order = calloc(dm, sizeof(*dev->order));
-	dev->pkts = calloc(dm, sizeof(*dev->pkts));
+	dev->pkts = calloc(dev->tx_slots, sizeof(*dev->pkts));
+	dev->pkt_seg = calloc(dev->tx_slots, sizeof(*dev->pkt_seg));
+	dev->tx_seghdrs = malloc((size_t)dev->tx_slots * TX_HDR_PEEK);
 	dev->rx_pkts = calloc(dm, sizeof(*dev->rx_pkts));
-	dev->pkt_chain = calloc(dm, sizeof(*dev->pkt_chain));
-	dev->tx_hdrs = calloc(dm, sizeof(*dev->tx_hdrs));
-	dev->iovs = calloc((size_t)dm * PKT_IOV_MAX, sizeof(*dev->iovs));
+	dev->pkt_chain = calloc(dev->tx_slots, sizeof(*dev->pkt_chain));
+	dev->tx_hdrs = calloc(dev->tx_slots, sizeof(*dev->tx_hdrs));
+	dev->iovs = calloc((size_t)dev->tx_slots * PKT_IOV_MAX, sizeof(*dev->iovs));
 	dev->rx_iovs = calloc((size_t)dm * PKT_IOV_MAX, sizeof(*dev->rx_iovs));
 	dev->spill = malloc((size_t)dm * SPILL_BYTES);
 	dev->linear = malloc(LINEAR_BYTES);
@@ -732,7 +748,7 @@ static int dev_create(struct nf_engine *eng, const struct nf_devcfg *cfg, struct
 		dev->order[i] = i;
 	if (!dev->chains || !dev->rx_chains || !dev->order || !dev->pkts || !dev->rx_pkts ||
 	    !dev->rx_iovs || !dev->pkt_chain || !dev->tx_hdrs || !dev->iovs || !dev->spill ||
-	    !dev->linear || !dev->segbuf)
+	    !dev->linear || !dev->segbuf || !dev->pkt_seg || !dev->tx_seghdrs)
 		goto err_nomem;
 	dev->eng = eng;
 	dev->cfg = cfg;
@@ -747,7 +763,7 @@ static int dev_create(struct nf_engine *eng, const struct nf_devcfg *cfg, struct
 	struct virtio_net_config config = {
 		.status = spare ? 0 : VIRTIO_NET_S_LINK_UP,
 		.max_virtqueue_pairs = 1,
-		.mtu = (uint16_t)cfg->mtu,
+		.mtu = (uint16_t)(port->mtu ? port->mtu : cfg->mtu),
 	};
 	memcpy(config.mac, mac, 6);
 	rc = vu_dev_init(&dev->vu, name, sock_path, &hooks, dev_offered_features(cfg, port), &config);
@@ -888,12 +904,17 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 		const struct nf_stats *s = &dev->st;
 		/* The control socket thread may swap the port (hot-plug). */
 		pthread_mutex_lock(&dev->vu.lock);
+		bool soft = dev->port->caps & NF_CAP_SOFT_OFFLOAD;
+		char segd[24], extra[512] = "";
+		snprintf(segd, sizeof(segd), "%llu", (unsigned long long)s->tx_segmented);
+		if (dev->port->transport->format_stats)
+			dev->port->transport->format_stats(dev->port, extra, sizeof(extra));
 		fprintf(out,
 			"uml-nf: stats dev=%s rx_packets=%llu rx_bytes=%llu rx_dropped=%llu "
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
 			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu call_errors=%llu rx_waits=%llu rx_segmented=%llu rx_split=%llu rx_coalesced=%llu "
 			"rx_oversize=%llu tx_bad_hdr=%llu tx_bad_frame=%llu tx_host_down=%llu port_downs=%llu "
-			"host_rx_drops=%lld "
+			"host_rx_drops=%lld%s%s%s "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
@@ -909,6 +930,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)
 				: -1LL,
+			soft ? " tx_segmented=" : "", soft ? segd : "", extra,
 			(unsigned long long)dev->vu.acked,
 			dev->vu.broken ? " broken=" : "", dev->vu.broken ? dev->vu.broken : "");
 		pthread_mutex_unlock(&dev->vu.lock);

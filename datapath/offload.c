@@ -34,6 +34,8 @@
 #define IPV4_FRAG_MASK 0x3fffu /* MF and fragment offset */
 #define IPV6_HLEN 40u
 #define IP_PROTO_TCP 6u
+#define IP_PROTO_UDP 17u
+#define UDP_HLEN 8u
 #define IP_LEN_MAX 65535u
 
 #define TCP_HLEN 20u
@@ -142,6 +144,30 @@ int ofl_csum_complete(uint8_t *frame, size_t len, uint16_t csum_start, uint16_t 
 	uint32_t sum = ofl_csum_add(0, frame + csum_start, len - csum_start);
 	put16(frame + csum_start + csum_offset, (uint16_t)~ofl_csum_fold(sum));
 	return 0;
+}
+
+uint32_t ofl_csum_iov(const struct iovec *iov, unsigned n, size_t off, size_t len)
+{
+	uint32_t sum = 0;
+	size_t pos = 0; /* bytes of the run summed so far */
+
+	for (unsigned i = 0; i < n && pos < len; i++) {
+		size_t l = iov[i].iov_len;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		size_t take = l - off < len - pos ? l - off : len - pos;
+		uint16_t s = ofl_csum_fold(ofl_csum_add(0, (const uint8_t *)iov[i].iov_base + off, take));
+		/* A piece that starts at an odd offset of the run holds the low
+		 * bytes of the run's words where ofl_csum_add took high ones. */
+		if (pos & 1)
+			s = __builtin_bswap16(s);
+		sum = csum_add32(sum, s);
+		pos += take;
+		off = 0;
+	}
+	return sum;
 }
 
 /* ---- parsing ---- */
@@ -389,6 +415,175 @@ int ofl_gso_split(const uint8_t *frame, size_t len, const struct virtio_net_hdr_
 		return -EINVAL;
 	return gso_cut(frame, len, h, lim - l.payload_off, 0, true, OFL_CSUM_PARTIAL, out,
 		       out_cap, segs, max_segs);
+}
+
+int ofl_gso_plan(const uint8_t *hdrs, size_t have, size_t len, const struct virtio_net_hdr_v1 *h,
+		 struct ofl_gso_plan *p)
+{
+	struct ofl_l34 l;
+	int r = ofl_parse_tcp_headers(hdrs, have, len, &l);
+	if (r < 0)
+		return r;
+	uint8_t type = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+	uint8_t want = l.ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+	if (type != want || h->gso_size == 0)
+		return -EINVAL;
+	/* The headers are rewritten from this copy: all of them must be in it. */
+	if (l.payload_off > have || l.ip_end <= l.payload_off)
+		return -EINVAL;
+	p->l = l;
+	p->payload = l.ip_end - l.payload_off;
+	p->mss = h->gso_size;
+	p->nseg = (p->payload + p->mss - 1) / p->mss;
+	return 0;
+}
+
+void ofl_gso_seg_headers(const struct ofl_gso_plan *p, const uint8_t *hdrs, unsigned i,
+			 uint32_t payload_sum, uint8_t *out)
+{
+	const struct ofl_l34 *l = &p->l;
+	uint32_t chunk = ofl_gso_seg_len(p, i);
+	size_t hlen = l->payload_off, end = hlen + chunk;
+	uint8_t *th = out + l->l4_off;
+	uint8_t fl = hdrs[l->l4_off + TCP_FLAGS_OFF];
+
+	memcpy(out, hdrs, hlen);
+	if (!l->ipv6)
+		put16(out + l->l3_off + 4, (uint16_t)(get16(hdrs + l->l3_off + 4) + i));
+	set_ip_len(out, l, end);
+	put32(th + 4, get32(hdrs + l->l4_off + 4) + (uint32_t)i * p->mss);
+	if (i != 0)
+		fl &= (uint8_t)~TH_CWR;
+	if (i != p->nseg - 1)
+		fl &= (uint8_t)~(TH_FIN | TH_PSH);
+	th[TCP_FLAGS_OFF] = fl;
+	put16(th + TCP_CSUM_OFF, 0);
+	uint32_t sum = pseudo_sum(out, l, (uint32_t)(end - l->l4_off));
+	sum = ofl_csum_add(sum, th, hlen - l->l4_off);
+	/* The TCP header has an even length, so the payload's sum adds as is. */
+	sum = csum_add32(sum, payload_sum);
+	put16(th + TCP_CSUM_OFF, (uint16_t)~ofl_csum_fold(sum));
+}
+
+/* The L3 part of a UDP frame: like ofl_parse_tcp_headers up to the
+ * transport header (l4_off; payload_off = l4_off + 8). */
+static int parse_udp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
+{
+	size_t l3 = ETH_HLEN, l4, end;
+	int vlans = 0;
+
+	if (len < ETH_HLEN)
+		return -EINVAL;
+	uint16_t type = get16(frame + ETH_TYPE_OFF);
+	while (type == ETH_P_8021Q || type == ETH_P_8021AD) {
+		if (vlans++ == MAX_VLANS)
+			return -EPROTONOSUPPORT;
+		if (len - l3 < VLAN_HLEN)
+			return -EINVAL;
+		type = get16(frame + l3 + 2);
+		l3 += VLAN_HLEN;
+	}
+	const uint8_t *ip = frame + l3;
+	if (type == ETH_P_IPV4) {
+		if (len - l3 < IPV4_HLEN || ip[0] >> 4 != 4)
+			return -EINVAL;
+		size_t ihl = (size_t)(ip[0] & 0xf) * 4, tot = get16(ip + 2);
+		if (ihl < IPV4_HLEN || tot < ihl || tot > len - l3)
+			return -EINVAL;
+		if ((get16(ip + 6) & IPV4_FRAG_MASK) || ip[9] != IP_PROTO_UDP)
+			return -EPROTONOSUPPORT;
+		l4 = l3 + ihl;
+		end = l3 + tot;
+	} else if (type == ETH_P_IPV6) {
+		if (len - l3 < IPV6_HLEN || ip[0] >> 4 != 6)
+			return -EINVAL;
+		size_t plen = get16(ip + 4);
+		if (plen > len - l3 - IPV6_HLEN)
+			return -EINVAL;
+		if (ip[6] != IP_PROTO_UDP)
+			return -EPROTONOSUPPORT;
+		l4 = l3 + IPV6_HLEN;
+		end = l4 + plen;
+	} else {
+		return -EPROTONOSUPPORT;
+	}
+	if (end - l4 < UDP_HLEN)
+		return -EINVAL;
+	*out = (struct ofl_l34){ .l3_off = (uint16_t)l3, .l4_off = (uint16_t)l4,
+				 .payload_off = (uint16_t)(l4 + UDP_HLEN), .ipv6 = type == ETH_P_IPV6,
+				 .ip_end = (uint32_t)end };
+	return 0;
+}
+
+int ofl_udp_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		    enum ofl_csum_mode mode, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
+		    unsigned max_segs)
+{
+	struct ofl_l34 l;
+	int r = parse_udp(frame, len, &l);
+	if (r < 0)
+		return r;
+	size_t mss = h->gso_size, hlen = l.payload_off, payload = l.ip_end - hlen;
+	if ((h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_UDP_L4 || mss == 0)
+		return -EINVAL;
+	size_t nseg = payload ? (payload + mss - 1) / mss : 1;
+	if (nseg > max_segs || nseg * hlen + payload > out_cap)
+		return -ENOSPC;
+	uint16_t id = get16(frame + l.l3_off + 4);
+	size_t off = 0, done = 0;
+	for (size_t i = 0; i < nseg; i++) {
+		size_t chunk = payload - done < mss ? payload - done : mss;
+		uint8_t *s = out + off, *uh = s + l.l4_off;
+		memcpy(s, frame, hlen);
+		memcpy(s + hlen, frame + hlen + done, chunk);
+		if (!l.ipv6)
+			put16(s + l.l3_off + 4, (uint16_t)(id + i));
+		set_ip_len(s, &l, hlen + chunk);
+		uint32_t ulen = (uint32_t)(UDP_HLEN + chunk);
+		put16(uh + 4, (uint16_t)ulen);
+		uint32_t sum;
+		if (l.ipv6)
+			sum = ofl_csum_add(0, s + l.l3_off + 8, 32);
+		else
+			sum = ofl_csum_add(0, s + l.l3_off + 12, 8);
+		sum = csum_add32(sum, IP_PROTO_UDP + (ulen >> 16) + (ulen & 0xffffu));
+		put16(uh + 6, 0);
+		if (mode == OFL_CSUM_FULL) {
+			uint16_t c = (uint16_t)~ofl_csum_fold(ofl_csum_add(sum, uh, ulen));
+			put16(uh + 6, c ? c : 0xffff); /* 0 would mean "no checksum" */
+		} else {
+			put16(uh + 6, ofl_csum_fold(sum));
+		}
+		bool full = mode == OFL_CSUM_FULL;
+		segs[i] = (struct ofl_seg){
+			.off = (uint32_t)off,
+			.len = (uint32_t)(hlen + chunk),
+			.hdr = {
+				.flags = full ? 0 : VIRTIO_NET_HDR_F_NEEDS_CSUM,
+				.gso_type = VIRTIO_NET_HDR_GSO_NONE,
+				.hdr_len = (uint16_t)hlen,
+				.csum_start = full ? 0 : l.l4_off,
+				.csum_offset = full ? 0 : 6,
+			},
+		};
+		off += hlen + chunk;
+		done += chunk;
+	}
+	return (int)nseg;
+}
+
+int ofl_tcp_csum_verify(const uint8_t *frame, size_t len)
+{
+	struct ofl_l34 l;
+	int r = ofl_parse_tcp(frame, len, &l);
+	if (r < 0)
+		return r;
+	if (!l.ipv6 &&
+	    ofl_csum_fold(ofl_csum_add(0, frame + l.l3_off, l.l4_off - l.l3_off)) != 0xffff)
+		return -EINVAL;
+	uint32_t sum = pseudo_sum(frame, &l, l.ip_end - l.l4_off);
+	sum = ofl_csum_add(sum, frame + l.l4_off, l.ip_end - l.l4_off);
+	return ofl_csum_fold(sum) == 0xffff ? 0 : -EINVAL;
 }
 
 /* ---- coalescing ---- */

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "wire.h"
 
@@ -37,6 +38,12 @@ uint16_t ofl_csum_fold(uint32_t sum);
  * checksum field's current content is part of the sum (it holds the
  * pseudo-header seed). Returns 0 or -EINVAL if the offsets do not fit. */
 int ofl_csum_complete(uint8_t *frame, size_t len, uint16_t csum_start, uint16_t csum_offset);
+
+/* The sum of len bytes at offset off of a scatter list whose pieces may
+ * have any length and alignment (a piece that starts at an odd offset of
+ * the run is added byte-swapped, RFC 1071 2.(B)), as an accumulator like
+ * ofl_csum_add's. Bytes past the end of the list count as absent. */
+uint32_t ofl_csum_iov(const struct iovec *iov, unsigned n, size_t off, size_t len);
 
 /* ---- parsing ---- */
 
@@ -117,6 +124,56 @@ int ofl_gso_segment(const uint8_t *frame, size_t len, const struct virtio_net_hd
 int ofl_gso_split(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
 		  size_t max_frame, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
 		  unsigned max_segs);
+
+/* Segmentation without copying the payload: the caller keeps the frame
+ * where it is (a scatter list) and needs only each segment's headers.
+ * ofl_gso_plan checks a copy of the frame's headers (have bytes of a frame
+ * of len bytes) and h as ofl_gso_segment does and fills *p: p->nseg
+ * segments of at most p->mss payload bytes, segment i holding payload bytes
+ * [i * mss, i * mss + ofl_gso_seg_len(p, i)) (offsets after the headers).
+ * Returns 0 or -errno as ofl_gso_segment (-EINVAL also when the headers
+ * reach past have, or the frame has no payload). */
+struct ofl_gso_plan {
+	struct ofl_l34 l;
+	uint32_t payload; /* payload bytes of the whole frame (padding excluded) */
+	uint16_t mss;
+	unsigned nseg;
+};
+
+int ofl_gso_plan(const uint8_t *hdrs, size_t have, size_t len, const struct virtio_net_hdr_v1 *h,
+		 struct ofl_gso_plan *p);
+
+static inline uint32_t ofl_gso_seg_len(const struct ofl_gso_plan *p, unsigned i)
+{
+	uint32_t done = (uint32_t)i * p->mss;
+	return p->payload - done < p->mss ? p->payload - done : p->mss;
+}
+
+/* Writes segment i's headers (p->l.payload_off bytes) to out from the
+ * original headers hdrs: IP length, IPv4 ID (+i) and header checksum,
+ * sequence number, FIN/PSH only on the last and CWR only on the first, and
+ * the complete TCP checksum, for which payload_sum is the ofl_csum_add
+ * style sum of the segment's payload. */
+void ofl_gso_seg_headers(const struct ofl_gso_plan *p, const uint8_t *hdrs, unsigned i,
+			 uint32_t payload_sum, uint8_t *out);
+
+/* Segments a UDP GSO frame (h->gso_type VIRTIO_NET_HDR_GSO_UDP_L4, what a
+ * host socket using UDP_SEGMENT makes; h->gso_size = payload bytes per
+ * datagram) into datagrams written to out as ofl_gso_segment does: each
+ * gets the original headers with IP length, IPv4 ID (+1 per datagram) and
+ * header checksum, UDP length and checksum (FULL: computed, 0 sent as
+ * 0xffff; PARTIAL: the pseudo-header seed, NEEDS_CSUM at offset 6). Same
+ * frames as ofl_parse_tcp takes, with UDP instead of TCP. Returns the
+ * number of datagrams or -errno as ofl_gso_segment. */
+int ofl_udp_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *h,
+		    enum ofl_csum_mode mode, uint8_t *out, size_t out_cap, struct ofl_seg *segs,
+		    unsigned max_segs);
+
+/* Verifies a received TCP frame's checksums (the IPv4 header's and the TCP
+ * one, over the IP packet's extent). Returns 0 when both are right,
+ * -EINVAL when one is wrong or the frame is malformed, -EPROTONOSUPPORT
+ * when it is not a TCP frame ofl_parse_tcp takes. */
+int ofl_tcp_csum_verify(const uint8_t *frame, size_t len);
 
 /* ---- coalescing ---- */
 

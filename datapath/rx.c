@@ -32,6 +32,10 @@ static enum rx_verdict rx_classify(const struct vu_dev *vu, const struct virtio_
 	case VIRTIO_NET_HDR_GSO_TCPV6:
 		tso = vu_has(vu, VIRTIO_NET_F_GUEST_TSO6);
 		break;
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		/* A host socket's UDP_SEGMENT send (e.g. a tunnel endpoint on
+		 * this host): never offered to the guest, segmented here. */
+		return RX_SEGMENT;
 	default:
 		return RX_DROP; /* UDP fragmentation offload: not offered */
 	}
@@ -81,18 +85,30 @@ static uint8_t *rx_slot(struct nf_dev *dev, unsigned i)
 	return dev->spill + (size_t)i * SPILL_BYTES;
 }
 
-/* Reads the transport's header (if any) in front of a received frame and
+/* True when staged frames sit behind a 10-byte header in their slot: the
+ * transport's own, or for soft-offload ports one the engine writes (all
+ * zero: nothing known about the checksum), so that the staged paths and
+ * software GRO see one layout. */
+static bool rx_slot_hdr(const struct nf_dev *dev)
+{
+	return dev->port->caps & (NF_CAP_VNET_HDR | NF_CAP_SOFT_OFFLOAD);
+}
+
+/* Reads the header in front of a received frame (hdr_src; NULL: none) and
  * decides what the guest gets. */
 static enum rx_verdict rx_frame_check(struct nf_dev *dev, const struct nf_pkt *pkt,
 				      const uint8_t *hdr_src, struct virtio_net_hdr_v1 *h,
 				      uint32_t *frame)
 {
+	(void)dev;
 	*frame = pkt->len;
 	memset(h, 0, sizeof(*h));
-	if (dev->port->caps & NF_CAP_VNET_HDR) {
+	if (hdr_src) {
 		memcpy(h, hdr_src, VNET_HDR_LEN_LEGACY);
 		*frame = pkt->len >= VNET_HDR_LEN_LEGACY ? pkt->len - VNET_HDR_LEN_LEGACY : 0;
 	}
+	if (pkt->flags & NF_PKT_DROP)
+		return RX_DROP; /* counted by the transport, by reason */
 	if ((pkt->flags & NF_PKT_TRUNC) || *frame < ETH_MIN_FRAME)
 		return RX_DROP;
 	enum rx_verdict v = rx_classify(&dev->vu, h);
@@ -146,8 +162,9 @@ static int rx_segment(struct nf_dev *dev, const uint8_t *frame, uint32_t len,
 {
 	enum ofl_csum_mode mode = vu_has(&dev->vu, VIRTIO_NET_F_GUEST_CSUM) ? OFL_CSUM_PARTIAL
 									    : OFL_CSUM_FULL;
-	int n = ofl_gso_segment(frame, len, h, mode, dev->segbuf, SEGBUF_BYTES, dev->segs,
-				MAX_SEGS);
+	bool udp = (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_UDP_L4;
+	int n = (udp ? ofl_udp_segment : ofl_gso_segment)(frame, len, h, mode, dev->segbuf,
+							  SEGBUF_BYTES, dev->segs, MAX_SEGS);
 	if (n <= 0) {
 		dev->st.rx_dropped++;
 		return 0;
@@ -272,13 +289,13 @@ static enum rx_result rx_staged_one(struct nf_dev *dev, struct vq *q, unsigned i
 {
 	const struct nf_pkt *pkt = &dev->rx_pkts[i];
 	const uint8_t *src = rx_slot(dev, i);
-	const uint8_t *data = src + ((dev->port->caps & NF_CAP_VNET_HDR) ? VNET_HDR_LEN_LEGACY : 0);
+	const uint8_t *data = src + (rx_slot_hdr(dev) ? VNET_HDR_LEN_LEGACY : 0);
 	struct virtio_net_hdr_v1 h;
 	uint32_t frame;
 
 	if (pkt->flags & PKT_ABSORBED)
 		return RX_DONE; /* coalesced into an earlier frame */
-	enum rx_verdict v = rx_frame_check(dev, pkt, src, &h, &frame);
+	enum rx_verdict v = rx_frame_check(dev, pkt, rx_slot_hdr(dev) ? src : NULL, &h, &frame);
 	switch (v) {
 	case RX_DROP:
 		rx_drop(dev, pkt); /* no guest buffer spent on it */
@@ -307,12 +324,16 @@ static enum rx_result rx_staged_one(struct nf_dev *dev, struct vq *q, unsigned i
  * flow become one GSO frame, rewritten in place into the slot of the run's
  * first frame; the others are marked absorbed. Only frames whose checksum
  * the host vouched for (DATA_VALID) or will leave partial (NEEDS_CSUM) are
- * merged: the result is a NEEDS_CSUM frame. Returns the frames absorbed. */
+ * merged: the result is a NEEDS_CSUM frame. A soft-offload port vouches for
+ * nothing, so its TCP frames are verified here first; those found good are
+ * marked DATA_VALID in their (engine-written) slot header, merged or not,
+ * and the guest does not sum them again. Returns the frames absorbed. */
 static unsigned rx_gro_batch(struct nf_dev *dev, unsigned n)
 {
 	struct ofl_gro g;
 	unsigned absorbed = 0;
 	int open = -1;
+	bool soft = dev->port->caps & NF_CAP_SOFT_OFFLOAD;
 
 	for (unsigned j = 0; j <= n; j++) {
 		bool eligible = false;
@@ -324,7 +345,12 @@ static unsigned rx_gro_batch(struct nf_dev *dev, unsigned n)
 			struct virtio_net_hdr_v1 h;
 			data = src + VNET_HDR_LEN_LEGACY;
 			eligible = rx_frame_check(dev, pkt, src, &h, &len) == RX_PASS &&
-				   h.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+				   h.gso_type == VIRTIO_NET_HDR_GSO_NONE;
+			if (eligible && soft && !h.flags && ofl_tcp_csum_verify(data, len) == 0) {
+				h.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+				rx_slot(dev, j)[0] = h.flags;
+			}
+			eligible = eligible &&
 				   (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
 			if (open >= 0 && eligible && ofl_gro_append(&g, data, len) == 1) {
 				pkt->flags |= PKT_ABSORBED;
@@ -397,10 +423,11 @@ static bool rx_have_buffers(struct nf_dev *dev, struct vq *q)
 }
 
 /* True when coalescing can pay: the guest takes TSO frames with partial
- * checksums and the transport tells checksum state (vnet headers). */
+ * checksums and the transport tells checksum state (vnet headers) or the
+ * engine checks it (soft offload). */
 static bool rx_gro_possible(struct nf_dev *dev)
 {
-	return (dev->port->caps & NF_CAP_VNET_HDR) && vu_has(&dev->vu, VIRTIO_NET_F_GUEST_CSUM) &&
+	return rx_slot_hdr(dev) && vu_has(&dev->vu, VIRTIO_NET_F_GUEST_CSUM) &&
 	       vu_has(&dev->vu, VIRTIO_NET_F_GUEST_TSO4) && vu_has(&dev->vu, VIRTIO_NET_F_GUEST_TSO6);
 }
 
@@ -414,10 +441,12 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 		}
 		if (!rx_have_buffers(dev, q))
 			return false;
+		/* A soft-offload port's frames go behind a header of ours. */
+		size_t hroom = dev->port->caps & NF_CAP_SOFT_OFFLOAD ? VNET_HDR_LEN_LEGACY : 0;
 		for (unsigned i = 0; i < dev->depth; i++) {
 			struct nf_pkt *pkt = &dev->rx_pkts[i];
 			pkt->iov = &dev->rx_iovs[i * PKT_IOV_MAX];
-			pkt->iov[0] = (struct iovec){ rx_slot(dev, i), SPILL_BYTES };
+			pkt->iov[0] = (struct iovec){ rx_slot(dev, i) + hroom, SPILL_BYTES - hroom };
 			pkt->iovcnt = 1;
 		}
 		int got = dev->port->transport->rx_batch(dev->port, dev->rx_pkts, dev->depth);
@@ -430,6 +459,10 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 			got = (int)dev->depth;
 		rx_check_lengths(dev->rx_pkts, got);
 		rx_batch_done(dev, got);
+		for (int i = 0; hroom && i < got; i++) {
+			memset(rx_slot(dev, (unsigned)i), 0, hroom);
+			dev->rx_pkts[i].len += (uint32_t)hroom;
+		}
 		if (got > 1 && rx_gro_possible(dev)) {
 			/* Stay staged while coalescing finds work; go back to
 			 * zero-copy receive after batches where it did not. */
@@ -453,11 +486,16 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 	return true;
 }
 
+/* rx_deliver_direct's result bits. */
+#define RXD_SMALL 0x1u /* a full-sized frame that coalescing could have merged */
+#define RXD_KEEP 0x2u  /* the chain was not used (a frame the transport refused) */
+
 /* Direct path, frame i received in place into chain i (the part that did
  * not fit in spill slot i). A GSO frame the guest cannot take is gathered,
  * segmented, and its segments go to chain i and chains popped after the
  * batch; without enough chains the remaining segments are dropped (TCP
- * recovers) rather than stalling the ring. */
+ * recovers) rather than stalling the ring. A frame the transport refused
+ * (NF_PKT_DROP) leaves its chain unused, for the next batch. */
 static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 				  struct vq_chain *c)
 {
@@ -465,9 +503,15 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 	uint8_t hdr[VNET_HDR_LEN_LEGACY];
 	struct virtio_net_hdr_v1 h;
 	uint32_t frame, cap = c->in_len - VNET_HDR_LEN;
+	bool vnet = dev->port->caps & NF_CAP_VNET_HDR;
 
-	iov_read(in, c->nin, 0, hdr, sizeof(hdr));
-	enum rx_verdict v = rx_frame_check(dev, &dev->rx_pkts[i], hdr, &h, &frame);
+	if (dev->rx_pkts[i].flags & NF_PKT_DROP) {
+		dev->st.rx_dropped++;
+		return RXD_KEEP;
+	}
+	if (vnet)
+		iov_read(in, c->nin, 0, hdr, sizeof(hdr));
+	enum rx_verdict v = rx_frame_check(dev, &dev->rx_pkts[i], vnet ? hdr : NULL, &h, &frame);
 	if (v == RX_PASS && frame > cap && h.gso_type != VIRTIO_NET_HDR_GSO_NONE)
 		v = RX_SPLIT; /* a GSO frame larger than the guest's chain */
 	if (v == RX_PASS && frame <= cap) {
@@ -475,9 +519,11 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 		iov_write(in, c->nin, 0, &h, VNET_HDR_LEN);
 		vq_push(q, c->head, VNET_HDR_LEN + frame);
 		rx_count(dev, &h, frame);
-		/* A full-sized frame that coalescing could have merged. */
+		/* A full-sized frame that coalescing could have merged (a soft
+		 * port's checksums are checked when it merges). */
 		return h.gso_type == VIRTIO_NET_HDR_GSO_NONE && frame >= GRO_MIN_FRAME &&
-		       (h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
+		       ((h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) ||
+			(dev->port->caps & NF_CAP_SOFT_OFFLOAD)) ? RXD_SMALL : 0;
 	}
 	int nsegs = 0;
 	bool cut = v == RX_SEGMENT || v == RX_SPLIT;
@@ -581,21 +627,28 @@ static bool do_rx_direct(struct nf_dev *dev, struct vq *q)
 			got = (int)n; /* a transport bug must not walk off the batch */
 		rx_check_lengths(dev->rx_pkts, got);
 		rx_batch_done(dev, got);
-		unsigned small = 0;
-		for (int i = 0; i < got; i++)
-			small += rx_deliver_direct(dev, q, (unsigned)i,
-						   &dev->rx_chains[dev->order[i]]);
-		/* The chains used move behind the ones still stashed. */
-		unsigned used[got > 0 ? got : 1];
-		memcpy(used, dev->order, (size_t)got * sizeof(unsigned));
-		memmove(dev->order, dev->order + got, (n - (unsigned)got) * sizeof(unsigned));
-		memcpy(dev->order + (n - (unsigned)got), used, (size_t)got * sizeof(unsigned));
-		dev->nstash = n - (unsigned)got;
+		unsigned small = 0, nused = 0, nkept = 0;
+		unsigned used[got > 0 ? got : 1], kept[got > 0 ? got : 1];
+		for (int i = 0; i < got; i++) {
+			unsigned r = rx_deliver_direct(dev, q, (unsigned)i,
+						       &dev->rx_chains[dev->order[i]]);
+			small += r & RXD_SMALL;
+			if (r & RXD_KEEP)
+				kept[nkept++] = dev->order[i];
+			else
+				used[nused++] = dev->order[i];
+		}
+		/* Chains kept stay stashed, in front; the chains used move
+		 * behind the ones still stashed. */
+		memmove(dev->order + nkept, dev->order + got, (n - (unsigned)got) * sizeof(unsigned));
+		memcpy(dev->order, kept, (size_t)nkept * sizeof(unsigned));
+		memcpy(dev->order + nkept + (n - (unsigned)got), used, (size_t)nused * sizeof(unsigned));
+		dev->nstash = n - nused;
 		if (small >= GRO_TRIGGER && rx_gro_possible(dev)) {
 			dev->gro_staged = true;
 			dev->gro_idle = 0;
 		}
-		if (got)
+		if (nused)
 			dev_call_guest(dev, VNET_Q_RX);
 		if ((unsigned)got < n) {
 			dev->rx_readable = false; /* drained; epoll tells us when more come */

@@ -16,9 +16,8 @@
  * (tcp_min_snd_mss). A gso_size of 1 would have the host cut a 64 KiB frame
  * into 65000 segments. */
 #define TX_MIN_MSS 48u
-/* Bytes of a GSO frame copied out to check its headers (Ethernet, two VLAN
- * tags, IPv6 or IPv4 with options, TCP with options fit). */
-#define TX_HDR_PEEK 256u
+/* TX_HDR_PEEK (dev.h): bytes of a GSO frame copied out to check its headers
+ * (Ethernet, two VLAN tags, IPv6 or IPv4 with options, TCP with options fit). */
 
 enum tx_verdict { TX_OK, TX_BAD_FRAME, TX_BAD_HDR };
 
@@ -39,7 +38,7 @@ static enum tx_verdict tx_check_hdr(const struct nf_dev *dev, const struct vq_ch
 	/* DATA_VALID (and RSC_INFO) belong to the receive direction. */
 	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
 		return TX_BAD_HDR;
-	if (!(dev->port->caps & NF_CAP_VNET_HDR)) {
+	if (!(dev->port->caps & (NF_CAP_VNET_HDR | NF_CAP_SOFT_OFFLOAD))) {
 		/* Never offered without vnet headers: a partial checksum
 		 * would reach the wire unfinished. */
 		return gso == VIRTIO_NET_HDR_GSO_NONE && !ecn && !csum ? TX_OK : TX_BAD_HDR;
@@ -110,12 +109,233 @@ static enum tx_verdict tx_pkt_from_chain(struct nf_dev *dev, struct vq_chain *c,
 	return TX_OK;
 }
 
+/* ---- software offloads (NF_CAP_SOFT_OFFLOAD) ----
+ *
+ * The port takes plain frames only, but the guest was offered checksum
+ * offload and TSO: both are finished here, without copying the payload.
+ * Each outgoing frame is a scatter list over the guest's buffers with our
+ * own bytes stitched in:
+ *
+ *   partial checksum:  [frame up to the field][2 bytes: the sum][rest of frame]
+ *   GSO segment i:     [headers of segment i, ours][payload slice i of the frame]
+ *
+ * The sums are computed from guest memory that the host reads again when
+ * it sends; a guest that changes its buffers meanwhile only spoils its own
+ * packets. The headers of a GSO frame are copied once more and checked
+ * again (ofl_gso_plan), so what is rewritten is what was checked.
+ *
+ * A chain may give more frames than a batch has room for, and the host may
+ * take only part of a batch: the segments already sent of the first chain
+ * not finished are remembered (tx_skip_head/tx_skip) and skipped when that
+ * chain comes round again (unpopped chains come back in the same order). */
+
+/* Slot j's header buffer. */
+static uint8_t *tx_seg_hdr(struct nf_dev *dev, unsigned j)
+{
+	return dev->tx_seghdrs + (size_t)j * TX_HDR_PEEK;
+}
+
+/* Frames of chain c (already checked by tx_pkt_from_chain's rules) into
+ * pkts[first..first+room), starting at segment *skip (set to 0 when the
+ * chain has no such segment: not the one we left off). Returns the number of
+ * frames the chain has in all (segments, or 1), or 0 for a malformed one;
+ * *made gets how many were written (fewer than the total - skip when room
+ * ran out). */
+static unsigned tx_soft_pkts(struct nf_dev *dev, struct vq_chain *c, unsigned first,
+			     unsigned room, unsigned *skip, unsigned *made, enum tx_verdict *v)
+{
+	struct virtio_net_hdr_v1 h;
+	*made = 0;
+	*v = TX_BAD_FRAME;
+	if (c->out_len < VNET_HDR_LEN + ETH_MIN_FRAME || c->out_len - VNET_HDR_LEN > TX_FRAME_MAX)
+		return 0;
+	uint32_t frame = c->out_len - VNET_HDR_LEN;
+	iov_read(c->iov, c->nout, 0, &h, sizeof(h));
+	*v = tx_check_hdr(dev, c, &h, frame);
+	if (*v != TX_OK || room == 0)
+		return 0;
+
+	if (h.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		struct nf_pkt *pkt = &dev->pkts[first];
+		pkt->iov = &dev->iovs[first * PKT_IOV_MAX];
+		pkt->len = frame;
+		*skip = 0;
+		if (!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
+			pkt->iovcnt = iov_slice(c->iov, c->nout, VNET_HDR_LEN, SIZE_MAX, pkt->iov, 0,
+						PKT_IOV_MAX);
+			*made = 1;
+			return 1;
+		}
+		/* The field holds the pseudo-header seed, part of the sum.
+		 * UDP sends a computed 0 as 0xffff (0 means "no checksum");
+		 * for TCP both mean the same. */
+		size_t field = (size_t)h.csum_start + h.csum_offset;
+		uint16_t csum = (uint16_t)~ofl_csum_fold(ofl_csum_iov(c->iov, c->nout,
+								     VNET_HDR_LEN + h.csum_start,
+								     frame - h.csum_start));
+		if (csum == 0)
+			csum = 0xffff;
+		uint8_t *b = tx_seg_hdr(dev, first);
+		b[0] = (uint8_t)(csum >> 8);
+		b[1] = (uint8_t)csum;
+		unsigned cnt = iov_slice(c->iov, c->nout, VNET_HDR_LEN, field, pkt->iov, 0,
+					 PKT_IOV_MAX);
+		pkt->iov[cnt++] = (struct iovec){ b, 2 };
+		pkt->iovcnt = iov_slice(c->iov, c->nout, VNET_HDR_LEN + field + 2, SIZE_MAX,
+					pkt->iov, cnt, PKT_IOV_MAX);
+		*made = 1;
+		return 1;
+	}
+
+	uint8_t hdrs[TX_HDR_PEEK];
+	struct ofl_gso_plan p;
+	size_t have = iov_read(c->iov, c->nout, VNET_HDR_LEN, hdrs, sizeof(hdrs));
+	if (ofl_gso_plan(hdrs, have, frame, &h, &p) < 0) {
+		*v = TX_BAD_HDR; /* changed under us since the check */
+		return 0;
+	}
+	unsigned hlen = p.l.payload_off;
+	if (*skip >= p.nseg)
+		*skip = 0;
+	for (unsigned i = *skip; i < p.nseg && *made < room; i++) {
+		unsigned j = first + *made;
+		struct nf_pkt *pkt = &dev->pkts[j];
+		size_t at = VNET_HDR_LEN + hlen + (size_t)i * p.mss;
+		uint32_t chunk = ofl_gso_seg_len(&p, i);
+		uint8_t *b = tx_seg_hdr(dev, j);
+		ofl_gso_seg_headers(&p, hdrs, i, ofl_csum_iov(c->iov, c->nout, at, chunk), b);
+		pkt->iov = &dev->iovs[j * PKT_IOV_MAX];
+		pkt->iov[0] = (struct iovec){ b, hlen };
+		pkt->iovcnt = iov_slice(c->iov, c->nout, at, chunk, pkt->iov, 1, PKT_IOV_MAX);
+		pkt->len = hlen + chunk;
+		dev->pkt_seg[j] = i;
+		(*made)++;
+	}
+	return p.nseg;
+}
+
+/* One batch for a soft-offload port: pops chains while their frames fit,
+ * sends, returns chains done and puts the rest back. Returns false when the
+ * ring is empty or the host pushed back; true to go on. */
+static bool tx_soft_batch(struct nf_dev *dev, struct vq *q, bool *empty)
+{
+	unsigned n = 0, m = 0, slots = dev->tx_slots;
+	int partial = -1;       /* chain whose frames did not all fit */
+	unsigned partial_next = 0;
+
+	*empty = false;
+	while (n < dev->depth && m < slots && vq_pop(q, &dev->chains[n]) == 1) {
+		struct vq_chain *c = &dev->chains[n];
+		unsigned skip = 0, made;
+		enum tx_verdict v;
+		if (n == 0 && dev->tx_skip && c->head == dev->tx_skip_head)
+			skip = dev->tx_skip;
+		dev->tx_skip = 0;
+		unsigned total = tx_soft_pkts(dev, c, m, slots - m, &skip, &made, &v);
+		if (total == 0) {
+			if (v == TX_BAD_HDR)
+				dev->st.tx_bad_hdr++;
+			else
+				dev->st.tx_bad_frame++;
+			n++;
+			continue;
+		}
+		if (skip + made < total) {
+			if (m > 0) { /* does not fit: next batch */
+				vq_unpop(q, 1);
+				break;
+			}
+			partial = (int)n; /* alone larger than a batch */
+			partial_next = skip + made;
+		}
+		if (total > 1)
+			dev->st.tx_segmented++;
+		for (unsigned k = 0; k < made; k++) {
+			dev->pkt_chain[m + k] = n;
+			if (total == 1)
+				dev->pkt_seg[m + k] = 0;
+		}
+		m += made;
+		n++;
+		if (partial >= 0)
+			break;
+	}
+	if (q->broken)
+		return false;
+	if (n == 0) {
+		*empty = true;
+		return false;
+	}
+	vq_kick_disable(q);
+
+	int sent = 0;
+	if (m && dev->port_down) {
+		dev->st.tx_host_down += m;
+		sent = -ENETDOWN;
+	} else if (m) {
+		sent = dev->port->transport->tx_batch(dev->port, dev->pkts, m);
+		if (sent < 0)
+			dev_port_error(dev, "transmit", sent);
+	}
+	if (sent < 0) {
+		sent = 0;
+		m = 0;
+		partial = -1;
+	}
+	if ((unsigned)sent > m)
+		sent = (int)m;
+	/* The first chain not wholly sent, and how many of its frames went. */
+	unsigned done = n;
+	if ((unsigned)sent < m) {
+		done = dev->pkt_chain[sent];
+		dev->tx_skip = dev->pkt_seg[sent];
+	} else if (partial >= 0) {
+		done = (unsigned)partial;
+		dev->tx_skip = partial_next;
+	}
+	if (done < n && dev->tx_skip)
+		dev->tx_skip_head = dev->chains[done].head;
+	unsigned k = 0;
+	for (unsigned i = 0; i < done; i++) {
+		bool any = false;
+		for (; k < m && dev->pkt_chain[k] == i; k++) {
+			any = true;
+			dev->st.tx_packets++;
+			dev->st.tx_bytes += dev->pkts[k].len;
+		}
+		if (!any)
+			dev->st.tx_dropped++; /* malformed, or nowhere to send it */
+		vq_push(q, dev->chains[i].head, 0);
+	}
+	vq_unpop(q, n - done);
+	dev_call_guest(dev, VNET_Q_TX);
+	if (done < n && (unsigned)sent < m) {
+		dev->tx_blocked = true;
+		dev_update_port_interest(dev);
+		return false;
+	}
+	return true;
+}
+
 /* Returns true if the queue still has work (budget exhausted). */
 bool tx_run(struct nf_dev *dev)
 {
 	struct vq *q = &dev->vu.vrings[VNET_Q_TX].vq;
 	bool vnet = dev->port->caps & NF_CAP_VNET_HDR;
 
+	if (dev->port->caps & NF_CAP_SOFT_OFFLOAD) {
+		for (unsigned b = 0; b < BATCH_BUDGET; b++) {
+			bool empty;
+			if (tx_soft_batch(dev, q, &empty))
+				continue;
+			if (empty && vq_kick_enable(q))
+				continue;
+			if (empty)
+				dev->kicked[VNET_Q_TX] = false;
+			return false;
+		}
+		return true;
+	}
 	for (unsigned b = 0; b < BATCH_BUDGET; b++) {
 		unsigned n = 0, m = 0;
 		while (n < dev->depth && vq_pop(q, &dev->chains[n]) == 1)

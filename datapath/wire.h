@@ -230,6 +230,7 @@ _Static_assert(sizeof(struct vring_used_elem) == 8, "vring used elem");
 #define VIRTIO_NET_HDR_GSO_TCPV4 1
 #define VIRTIO_NET_HDR_GSO_UDP 3
 #define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5 /* UDP segmentation (host -> us only, never offered) */
 #define VIRTIO_NET_HDR_GSO_ECN 0x80
 
 struct virtio_net_hdr_v1 {
@@ -273,6 +274,62 @@ _Static_assert(sizeof(struct virtio_net_config) == 24, "virtio-net config");
 #define VNET_Q_TX 1
 #define VNET_Q_CTRL 2
 #define VNET_NQUEUES 3
+
+
+/* ---- tunnel encapsulations (transports/gre, transports/l2tpv3) ----------
+ *
+ * Everything below is big-endian (network order) on the wire.
+ *
+ * GRE (RFC 2784; key and sequence number RFC 2890), carrying Ethernet
+ * (transparent Ethernet bridging):
+ *
+ *   0               1               2               3
+ *   +-+-+-+-+-------+-----+---------+-------------------------------+
+ *   |C| |K|S| rsvd0 | ver |         protocol 0x6558               |
+ *   +-+-+-+-+-------+-----+---------+-------------------------------+
+ *   |                 key                    (K set)                |
+ *   +---------------------------------------------------------------+
+ *   |                 sequence number        (S set)                |
+ *   +---------------------------------------------------------------+
+ *   |                 Ethernet frame (no FCS) ...
+ *
+ * (a checksum word after the first one when C is set: never sent, refused.)
+ *
+ * L2TPv3 data messages (RFC 3931) carrying Ethernet, UML's layout:
+ *
+ *   UDP (udp=1)                  IP protocol 115 (udp=0)
+ *   +--------------------------+
+ *   | T=0 ... ver=3 | reserved |  (0x00030000)
+ *   +--------------------------+ +--------------------------+
+ *   | session id               | | session id               |
+ *   +--------------------------+ +--------------------------+
+ *   | cookie, 0, 4 or 8 bytes  | | cookie, 0, 4 or 8 bytes  |
+ *   +--------------------------+ +--------------------------+
+ *   | counter (counter=1)      | | counter (counter=1)      |
+ *   +--------------------------+ +--------------------------+
+ *   | Ethernet frame ...         | Ethernet frame ...
+ *
+ * UML's counter is a plain 32-bit packet counter; RFC 3931's default
+ * L2-specific sublayer is the same 4 bytes (S bit 0x40000000 + 24-bit
+ * sequence, or all zero without sequencing).
+ *
+ * A raw IPv4 socket hands over the outer IPv4 header too; IPv6 raw sockets
+ * and UDP sockets do not.
+ */
+#define GRE_F_CSUM 0x8000u
+#define GRE_F_KEY 0x2000u
+#define GRE_F_SEQ 0x1000u
+#define GRE_PROTO_TEB 0x6558u
+#define GRE_HDR_MAX 12u
+#define IPPROTO_GRE_NUM 47
+#define IPPROTO_L2TP_NUM 115
+#define L2TPV3_UDP_DATA 0x00030000u /* T = 0 (data), version 3 */
+#define L2TPV3_HDR_MAX (4u + 4u + 8u + 4u)
+#define IPV4_HDR_MIN 20u
+#define IPV6_HDR_LEN 40u
+#define UDP_HDR_LEN 8u
+#define ENCAP_HDR_MAX 24u /* the largest of our headers, GRE or L2TPv3 */
+_Static_assert(GRE_HDR_MAX <= ENCAP_HDR_MAX && L2TPV3_HDR_MAX <= ENCAP_HDR_MAX, "encap max");
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "uml-nf assumes a little-endian host (virtio and vhost-user are LE)");

@@ -22,10 +22,15 @@ static const struct nf_optdesc common_opts[C_COUNT] = {
 	[C_GRO] = { "gro", NF_OPT_BOOL, 0, 1, false,
 		    "1: GSO/TSO frames end to end through virtio-net headers, default 0", NULL },
 	[C_MTU] = { "mtu", NF_OPT_UINT, 576, 65534, false,
-		    "guest MTU (virtio-net config), default 1500", NULL },
-	[C_HEADROOM] = { "headroom", NF_OPT_UINT, 0, 256, false, "encapsulation headroom",
-			 "not supported yet: guest receive buffers are owned by virtio_net; "
-			 "it lands with the tunnel transports" },
+		    "guest MTU (virtio-net config), default 1500 (gre, l2tpv3: the path MTU "
+		    "minus the encapsulation, at most 1500)", NULL },
+	/* UML reserves headroom bytes in front of each received frame. Here
+	 * the guest's receive buffers are virtio_net's, which keeps its own
+	 * headroom, and a tunnel's header is a separate iovec of ours, never
+	 * written in front of the frame: accepted, checked, no effect. */
+	[C_HEADROOM] = { "headroom", NF_OPT_UINT, 0, 256, false,
+			 "accepted for UML compatibility, no effect (virtio_net keeps its "
+			 "own headroom; tunnel headers are separate iovecs)", NULL },
 	[C_VEC] = { "vec", NF_OPT_BOOL, 0, 1, false,
 		    "0: one packet per syscall instead of vector I/O, default 1", NULL },
 	[C_MRG] = { "mrg", NF_OPT_BOOL, 0, 1, false,
@@ -44,11 +49,6 @@ static const struct nf_optdesc common_opts[C_COUNT] = {
 			 "1: the guest may replace the receive filter (uml-nf-bpfflash in the "
 			 "guest); default 0", NULL },
 };
-
-/* Transports the UML howto documents that uml-nf has not implemented yet, so
- * the error can say "not yet" instead of "unknown". (ifup= is an option of
- * the transports UML runs it for: see ifup.h.) */
-static const char *const planned_transports[] = { "gre", "l2tpv3" };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -215,19 +215,12 @@ static int pick_transport(const char *dev, char *spec, struct nf_devcfg *cfg, ch
 	cfg->transport = nf_transport_find(buf);
 	if (cfg->transport)
 		return 0;
-	for (unsigned i = 0; i < NF_ARRAY_SIZE(planned_transports); i++)
-		if (strcmp(buf, planned_transports[i]) == 0) {
-			char avail[128];
-			size_t off = 0;
-			avail[0] = '\0';
-			for (unsigned j = 0; j < nf_ntransports && off < sizeof(avail); j++)
-				off += (size_t)snprintf(avail + off, sizeof(avail) - off, "%s%s",
-							j ? ", " : "", nf_transports[j]->name);
-			return fail(err, errlen,
-				    "%s: transport: \"%s\" is not implemented yet (available: %s)",
-				    dev, buf, avail);
-		}
-	return fail(err, errlen, "%s: transport: unknown transport \"%s\" (see --help)", dev, buf);
+	char avail[128] = "";
+	for (unsigned i = 0, off = 0; i < nf_ntransports && off < sizeof(avail); i++)
+		off += (unsigned)snprintf(avail + off, sizeof(avail) - off, "%s%s", i ? ", " : "",
+					  nf_transports[i]->name);
+	return fail(err, errlen, "%s: transport: unknown transport \"%s\" (available: %s)", dev, buf,
+		    avail);
 }
 
 int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errlen)
@@ -317,7 +310,9 @@ int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errle
 	cfg->depth = common[C_DEPTH].set ? (unsigned)common[C_DEPTH].num : NF_DEFAULT_DEPTH;
 	cfg->gro = common[C_GRO].set && common[C_GRO].num;
 	cfg->mtu = common[C_MTU].set ? (unsigned)common[C_MTU].num : NF_DEFAULT_MTU;
-	cfg->headroom = NF_DEFAULT_HEADROOM;
+	cfg->mtu_set = common[C_MTU].set;
+	cfg->headroom = common[C_HEADROOM].set ? (unsigned)common[C_HEADROOM].num
+					       : NF_DEFAULT_HEADROOM;
 	cfg->vec = !common[C_VEC].set || common[C_VEC].num;
 	cfg->mrg = common[C_MRG].set && common[C_MRG].num;
 	cfg->coalesce_us = common[C_COALESCE].set ? (unsigned)common[C_COALESCE].num : 0;
@@ -330,6 +325,8 @@ int nf_opt_parse(const char *arg, struct nf_devcfg *cfg, char *err, size_t errle
 	cfg->bpffile = common[C_BPFFILE].set ? common[C_BPFFILE].str : NULL;
 	cfg->bpf_expr = common[C_BPF].set ? common[C_BPF].str : NULL;
 	cfg->bpfflash = common[C_BPFFLASH].set && common[C_BPFFLASH].num;
+	if (t->check && (rc = t->check(cfg, err, errlen)) < 0)
+		goto err_free;
 	return 0;
 
 err_free:
@@ -371,8 +368,4 @@ void nf_opt_print_help(FILE *out)
 		for (unsigned j = 0; j < t->nopts; j++)
 			print_opt(out, &t->opts[j]);
 	}
-	fprintf(out, "  Not implemented yet:");
-	for (unsigned i = 0; i < NF_ARRAY_SIZE(planned_transports); i++)
-		fprintf(out, " %s", planned_transports[i]);
-	fprintf(out, "\n");
 }

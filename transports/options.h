@@ -53,6 +53,7 @@ struct nf_devcfg {
 	unsigned depth;
 	bool gro;
 	unsigned mtu;
+	bool mtu_set;   /* mtu= given (tunnels otherwise pick one from the path) */
 	unsigned headroom;
 	bool vec;
 	bool mrg;

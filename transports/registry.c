@@ -11,6 +11,8 @@ extern const struct nf_transport nf_transport_tap;
 extern const struct nf_transport nf_transport_hybrid;
 extern const struct nf_transport nf_transport_bess;
 extern const struct nf_transport nf_transport_fd;
+extern const struct nf_transport nf_transport_gre;
+extern const struct nf_transport nf_transport_l2tpv3;
 
 const struct nf_transport *const nf_transports[] = {
 	&nf_transport_raw,
@@ -18,6 +20,8 @@ const struct nf_transport *const nf_transports[] = {
 	&nf_transport_hybrid,
 	&nf_transport_bess,
 	&nf_transport_fd,
+	&nf_transport_gre,
+	&nf_transport_l2tpv3,
 };
 
 const unsigned nf_ntransports = NF_ARRAY_SIZE(nf_transports);

@@ -29,6 +29,21 @@ struct bf_prog;
 /* Capability flags of an open port. */
 #define NF_CAP_VNET_HDR 0x1u /* frames carry a 10-byte virtio_net_hdr in front */
 #define NF_CAP_GSO 0x2u      /* and that header may describe GSO frames */
+/* No virtio-net header on the host side (tunnels), but the engine offers the
+ * guest checksum offload both ways and TSO (guest -> host always, host ->
+ * guest with gro=1) and does the work in software: on transmit it completes
+ * partial checksums and segments GSO frames before tx_batch sees them (the
+ * transport only ever gets plain Ethernet frames, up to depth +
+ * NF_SOFT_TX_EXTRA of them per call); on receive it verifies TCP checksums
+ * and coalesces segments (GRO) when gro=1. Implemented once in datapath/. */
+#define NF_CAP_SOFT_OFFLOAD 0x4u
+
+/* Extra frames per tx_batch call for NF_CAP_SOFT_OFFLOAD ports (the
+ * segments of the guest's GSO frames). */
+#define NF_SOFT_TX_EXTRA 512u
+/* Most iovecs one nf_pkt has (a transport that adds its own header needs
+ * one more per message). */
+#define NF_PKT_IOV_MAX 66u
 
 /* One packet of a batch. The iovecs point into guest buffers (borrowed for
  * the duration of the call). With NF_CAP_VNET_HDR the first 10 bytes of the
@@ -41,6 +56,8 @@ struct nf_pkt {
 };
 
 #define NF_PKT_TRUNC 0x1u /* rx: frame was larger than the buffers */
+#define NF_PKT_DROP 0x2u  /* rx: the transport refused the frame (a bad header,
+			   * counted by the transport): never delivered */
 
 struct nf_port {
 	const struct nf_transport *transport;
@@ -48,6 +65,8 @@ struct nf_port {
 	int rx_fd;   /* readable when rx_batch has work (epoll, level) */
 	int tx_fd;   /* writable when tx_batch can make progress again */
 	unsigned caps;
+	unsigned mtu;      /* 0, or the MTU the guest is told instead of cfg->mtu
+			    * (a tunnel's path MTU minus its encapsulation) */
 	uint64_t tx_drops; /* frames the host refused (counted, then skipped) */
 };
 
@@ -100,6 +119,18 @@ struct nf_transport {
 	 * line), so never twice at once; may run while the datapath uses the
 	 * port. */
 	uint64_t (*rx_host_drops)(struct nf_port *port);
+
+	/* Optional: appends the transport's own counters as " key=value"
+	 * pairs (drops by reason) to buf. Returns the length written. Any
+	 * thread (racy reads, as for the engine's counters). */
+	int (*format_stats)(struct nf_port *port, char *buf, size_t len);
+
+	/* Optional: checks the options together (what one option's table
+	 * entry cannot say: pairs that go together, address families).
+	 * Called by nf_opt_parse once every option parsed; pure (no
+	 * syscalls, no resolution). Returns 0 or -EINVAL with a one-line
+	 * message naming device and option in err. */
+	int (*check)(const struct nf_devcfg *cfg, char *err, size_t errlen);
 };
 
 /* The registry: every transport uml-nf knows, in --help order. */

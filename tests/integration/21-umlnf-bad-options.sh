@@ -26,7 +26,7 @@ cases=(
 	'2|vec0: ifname:|vec0:transport=raw'
 	'2|vec0:|vec1:transport=raw,ifname=p-veth1'
 	'2|vec1: given twice|vec0:transport=raw,ifname=p-veth0 vec1:transport=raw,ifname=p-veth1 vec1:transport=raw,ifname=p-veth1'
-	'2|vec0: headroom:|vec0:transport=raw,ifname=p-veth0,headroom=4'
+	'2|vec0: headroom:|vec0:transport=raw,ifname=p-veth0,headroom=300'
 	'2|vec0: depth:|vec0:transport=raw,ifname=p-veth0,depth=0'
 	'2|vec0: mac:|vec0:transport=raw,ifname=p-veth0,mac=01:00:00:00:00:01'
 	'2|vec0: bogus:|vec0:transport=raw,ifname=p-veth0,bogus=1'

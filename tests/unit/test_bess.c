@@ -118,7 +118,7 @@ static void test_options(void **state)
 	assert_int_equal(nf_opt_parse("vec0:transport=bess,listen=/x,ifname=e", &cfg, err,
 				      sizeof(err)), -EINVAL);
 	assert_string_equal(err, "vec0: ifname: unknown option for transport bess (known: depth, "
-				 "mac, gro, mtu, vec, mrg, coalesce, bpffile, bpf, bpfflash, dst, src, listen, wait)");
+				 "mac, gro, mtu, headroom, vec, mrg, coalesce, bpffile, bpf, bpfflash, dst, src, listen, wait)");
 	arg[strlen(arg) - 1] = '\0'; /* 107: fits */
 	assert_int_equal(nf_opt_parse(arg, &cfg, err, sizeof(err)), 0);
 	nf_devcfg_release(&cfg);

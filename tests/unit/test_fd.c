@@ -258,7 +258,7 @@ static void test_options(void **state)
 		{ "vec0:transport=fd,fd=2147483648",
 		  "vec0: fd: 2147483648 is out of range 0..2147483647" },
 		{ "vec0:transport=fd,fd=3,ifname=x",
-		  "vec0: ifname: unknown option for transport fd (known: depth, mac, gro, mtu, vec, "
+		  "vec0: ifname: unknown option for transport fd (known: depth, mac, gro, mtu, headroom, vec, "
 		  "mrg, coalesce, bpffile, bpf, bpfflash, fd)" },
 		{ "vec0:transport=fd,fd=3,bpffile=/x,bpf=icmp",
 		  "vec0: bpf: give bpffile= or bpf=, not both" },

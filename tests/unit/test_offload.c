@@ -1106,6 +1106,181 @@ static void test_gro_limits(void **state)
 	resegment_equals(&g, 2);
 }
 
+
+/* Zero-copy segmentation (ofl_gso_plan + ofl_gso_seg_headers, payload sums
+ * from a scatter list of odd pieces with ofl_csum_iov) gives byte for byte
+ * what ofl_gso_segment gives in FULL mode. */
+static void test_gso_plan_matches(void **state)
+{
+	(void)state;
+	const size_t payloads[] = {3000, 1, 1448, 64000, 2897};
+	for (int v6 = 0; v6 <= 1; v6++)
+		for (size_t p = 0; p < sizeof(payloads) / sizeof(payloads[0]); p++) {
+			struct spec s = v6 ? spec6(payloads[p]) : spec4(payloads[p]);
+			struct layout L;
+			s.vlans = (int)p % 3;
+			s.tcpopt = 12;
+			s.flags = ACK | PSH | CWR;
+			size_t n = build(gso_in, &s, &L);
+			struct virtio_net_hdr_v1 h = {
+				.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
+				.gso_size = 1448 - (uint16_t)p};
+			int r = ofl_gso_segment(gso_in, n, &h, OFL_CSUM_FULL, gso_out, sizeof(gso_out),
+						segs, 1024);
+			assert_true(r > 0);
+			struct ofl_gso_plan plan;
+			assert_int_equal(ofl_gso_plan(gso_in, 256, n, &h, &plan), 0);
+			assert_int_equal(plan.nseg, (unsigned)r);
+			/* The frame in pieces of 1, 3, 7, 1000 ... bytes. */
+			struct iovec iov[64];
+			unsigned cnt = 0;
+			size_t off = 0, step[] = {1, 3, 7, 1000, 2, 4095};
+			while (off < n && cnt < 63) {
+				size_t l = step[cnt % 6];
+				if (l > n - off || cnt == 62)
+					l = n - off;
+				iov[cnt++] = (struct iovec){ gso_in + off, l };
+				off += l;
+			}
+			for (unsigned i = 0; i < plan.nseg; i++) {
+				uint8_t hdr[256];
+				size_t at = plan.l.payload_off + (size_t)i * plan.mss;
+				uint32_t chunk = ofl_gso_seg_len(&plan, i);
+				ofl_gso_seg_headers(&plan, gso_in, i, ofl_csum_iov(iov, cnt, at, chunk), hdr);
+				assert_int_equal(segs[i].len, plan.l.payload_off + chunk);
+				assert_memory_equal(hdr, gso_out + segs[i].off, plan.l.payload_off);
+				assert_memory_equal(gso_in + at, gso_out + segs[i].off + plan.l.payload_off,
+						    chunk);
+			}
+		}
+	/* Headers beyond the copy, no payload, wrong type: refused. */
+	struct spec s = spec4(100);
+	struct layout L;
+	size_t n = build(gso_in, &s, &L);
+	struct virtio_net_hdr_v1 h = {.gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 10};
+	struct ofl_gso_plan plan;
+	assert_int_equal(ofl_gso_plan(gso_in, L.pay - 1, n, &h, &plan), -EINVAL);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+	assert_int_equal(ofl_gso_plan(gso_in, n, n, &h, &plan), -EINVAL);
+	s = spec4(0);
+	n = build(gso_in, &s, &L);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	assert_int_equal(ofl_gso_plan(gso_in, n, n, &h, &plan), -EINVAL);
+}
+
+static void test_csum_iov_and_verify(void **state)
+{
+	(void)state;
+	uint8_t buf[301];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	/* Every split into two or three pieces sums like the whole. */
+	for (size_t a = 0; a <= sizeof(buf); a += 7)
+		for (size_t b = a; b <= sizeof(buf); b += 13) {
+			struct iovec iov[3] = { { buf, a }, { buf + a, b - a }, { buf + b, sizeof(buf) - b } };
+			assert_int_equal(ofl_csum_fold(ofl_csum_iov(iov, 3, 0, sizeof(buf))),
+					 ref_sum(buf, sizeof(buf), 0));
+			assert_int_equal(ofl_csum_fold(ofl_csum_iov(iov, 3, 5, 250)), ref_sum(buf + 5, 250, 0));
+		}
+	for (int v6 = 0; v6 <= 1; v6++) {
+		struct spec s = v6 ? spec6(999) : spec4(999);
+		struct layout L;
+		s.pad = v6 ? 0 : 6;
+		size_t n = build(gso_in, &s, &L);
+		ref_tcp_fill(gso_in, &L);
+		assert_int_equal(ofl_tcp_csum_verify(gso_in, n), 0);
+		gso_in[L.pay + 10] ^= 1;
+		assert_int_equal(ofl_tcp_csum_verify(gso_in, n), -EINVAL);
+		gso_in[L.pay + 10] ^= 1;
+		if (!v6) {
+			gso_in[L.l3 + 8] ^= 1; /* TTL: the IPv4 header sum */
+			assert_int_equal(ofl_tcp_csum_verify(gso_in, n), -EINVAL);
+			gso_in[L.l3 + 8] ^= 1;
+			gso_in[n - 1] ^= 0xff; /* padding is not summed */
+			assert_int_equal(ofl_tcp_csum_verify(gso_in, n), 0);
+		}
+		s.proto = 17;
+		n = build(gso_in, &s, &L);
+		assert_int_equal(ofl_tcp_csum_verify(gso_in, n), -EPROTONOSUPPORT);
+	}
+}
+
+/* UDP GSO frames from the host (UDP_SEGMENT senders) are cut into
+ * datagrams with right lengths and checksums, full or partial. */
+static void test_udp_segment(void **state)
+{
+	(void)state;
+	for (int v6 = 0; v6 <= 1; v6++)
+		for (size_t payload = 1; payload < 5000; payload += 1237) {
+			uint8_t *f = gso_in;
+			size_t l3 = 18, ipl = v6 ? 40 : 20, l4 = l3 + ipl, n = l4 + 8 + payload;
+			memset(f, 0, l4 + 8);
+			wr16(f + 12, 0x8100);
+			wr16(f + 16, v6 ? 0x86dd : 0x0800);
+			if (v6) {
+				f[l3] = 0x60;
+				wr16(f + l3 + 4, (uint16_t)(8 + payload));
+				f[l3 + 6] = 17;
+				f[l3 + 7] = 64;
+				f[l3 + 23] = 1;
+				f[l3 + 39] = 2;
+			} else {
+				f[l3] = 0x45;
+				wr16(f + l3 + 2, (uint16_t)(ipl + 8 + payload));
+				wr16(f + l3 + 4, 0xfff0);
+				f[l3 + 8] = 64;
+				f[l3 + 9] = 17;
+				wr32(f + l3 + 12, 0x0a000001);
+				wr32(f + l3 + 16, 0x0a000002);
+			}
+			wr16(f + l4, 1701);
+			wr16(f + l4 + 2, 1702);
+			for (size_t i = 0; i < payload; i++)
+				f[l4 + 8 + i] = pat((uint32_t)i);
+			struct virtio_net_hdr_v1 h = {.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4, .gso_size = 1000};
+			for (int mode = 0; mode <= 1; mode++) {
+				int r = ofl_udp_segment(f, n, &h, mode ? OFL_CSUM_PARTIAL : OFL_CSUM_FULL,
+							gso_out, sizeof(gso_out), segs, 1024);
+				assert_int_equal(r, (int)((payload + 999) / 1000));
+				size_t done = 0;
+				for (int i = 0; i < r; i++) {
+					uint8_t *sg = gso_out + segs[i].off;
+					size_t chunk = segs[i].len - (l4 + 8);
+					struct layout L = {.l3 = l3, .l4 = l4, .pay = l4 + 8, .end = segs[i].len, .v6 = v6};
+					assert_true(chunk == (payload - done < 1000 ? payload - done : 1000));
+					assert_int_equal(rd16(sg + l4 + 4), 8 + chunk);
+					assert_memory_equal(sg + l4 + 8, f + l4 + 8 + done, chunk);
+					assert_true(ref_ip_ok(sg, &L));
+					if (!v6)
+						assert_int_equal(rd16(sg + l3 + 4), (uint16_t)(0xfff0 + i));
+					/* the pseudo-header with protocol 17 */
+					uint8_t ph[40] = {0};
+					size_t pn;
+					if (v6) {
+						memcpy(ph, sg + l3 + 8, 32);
+						wr32(ph + 32, (uint32_t)(8 + chunk));
+						ph[39] = 17;
+						pn = 40;
+					} else {
+						memcpy(ph, sg + l3 + 12, 8);
+						ph[9] = 17;
+						wr16(ph + 10, (uint16_t)(8 + chunk));
+						pn = 12;
+					}
+					if (mode)
+						ref_complete(sg, segs[i].len, segs[i].hdr.csum_start,
+							     segs[i].hdr.csum_offset);
+					assert_int_equal(ref_sum(sg + l4, 8 + chunk, ref_sum(ph, pn, 0)), 0xffff);
+					done += chunk;
+				}
+				assert_int_equal(done, payload);
+			}
+		}
+	struct virtio_net_hdr_v1 h = {.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4, .gso_size = 0};
+	assert_int_equal(ofl_udp_segment(gso_in, 64, &h, OFL_CSUM_FULL, gso_out, sizeof(gso_out), segs, 8),
+			 -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1125,6 +1300,9 @@ int main(void)
 		cmocka_unit_test(test_gro_malformed),
 		cmocka_unit_test(test_gro_ends),
 		cmocka_unit_test(test_gro_limits),
+		cmocka_unit_test(test_gso_plan_matches),
+		cmocka_unit_test(test_csum_iov_and_verify),
+		cmocka_unit_test(test_udp_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
