@@ -505,3 +505,10 @@ int tun_check_addrs(const struct nf_devcfg *cfg, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+int tun_set_filter(struct nf_port *port, const struct bf_prog *prog)
+{
+	(void)port;
+	(void)prog;
+	return -EOPNOTSUPP;
+}

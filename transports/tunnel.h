@@ -36,6 +36,10 @@ int tun_open(const struct nf_devcfg *cfg, const struct tun_params *tp, const str
 
 /* The rest of the ops tables of gre and l2tpv3 (see transport.h). */
 void tun_close(struct nf_port *port);
+/* Receive filters are refused: a socket filter on a tunnel socket would see
+ * the outer datagram, not the Ethernet frame a bpffile=/bpf= is written for. */
+struct bf_prog;
+int tun_set_filter(struct nf_port *port, const struct bf_prog *prog);
 int tun_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max);
 int tun_tx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned n);
 int tun_format_stats(struct nf_port *port, char *buf, size_t len);

@@ -19,7 +19,7 @@ lab_create || die "lab_create"
 # WANT_STATUS "1/2" accepts either (runtime open failures).
 cases=(
 	'2|vec0: gro:|vec0:transport=raw,ifname=p-veth0,gro=yes'
-	'2|vec0: transport:|vec0:transport=gre,ifname=p-veth0'
+	'2|vec0: transport: unknown transport "gretap"|vec0:transport=gretap,ifname=p-veth0'
 	'2|vec0: ifname: p-veth0 is not a tap|vec0:transport=tap,ifname=p-veth0'
 	'2|vec0: ifup:|vec0:transport=raw,ifname=p-veth0,ifup=false'
 	'2|vec0: transport:|vec0:ifname=p-veth0'

@@ -9,6 +9,9 @@ step "create lab"
 lab_create || die "lab_create"
 
 G=transport=gre,src=127.0.0.1,dst=127.0.0.2
+# A valid one-instruction filter (accept everything): tunnels take none.
+ACCEPT_BPF=$LAB_DIR/accept.bpf
+printf '\x06\x00\x00\x00\xff\xff\x00\x00' >"$ACCEPT_BPF" || die "write $ACCEPT_BPF"
 L=transport=l2tpv3,src=127.0.0.1,dst=127.0.0.2,rx_session=1,tx_session=2
 # WANT_STATUS|STDERR_MUST_CONTAIN|vec0 options (one argument, no spaces)
 cases=(
@@ -36,7 +39,7 @@ cases=(
 	"2|vec0: pin_counter: needs counter=1|$L,pin_counter=1"
 	"2|vec0: dst: 10.0.0.1 is an IPv4 address, but v6=1|transport=l2tpv3,v6=1,src=::1,dst=10.0.0.1,rx_session=1,tx_session=2"
 	"2|vec0: headroom: 300 is out of range|$G,headroom=300"
-	"2|vec0: bpffile: not supported yet|$G,bpffile=/dev/null"
+	"2|vec0: bpffile: the gre transport takes no receive filter|$G,bpffile=$ACCEPT_BPF"
 )
 
 bad=0 n=0

@@ -83,6 +83,7 @@ const struct nf_transport nf_transport_gre = {
 	.nopts = NF_ARRAY_SIZE(gre_opts),
 	.open = gre_open,
 	.close = tun_close,
+	.set_filter = tun_set_filter,
 	.rx_batch = tun_rx_batch,
 	.tx_batch = tun_tx_batch,
 	.format_stats = tun_format_stats,

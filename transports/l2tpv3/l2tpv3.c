@@ -126,6 +126,7 @@ const struct nf_transport nf_transport_l2tpv3 = {
 	.nopts = NF_ARRAY_SIZE(l2tpv3_opts),
 	.open = l2tpv3_open,
 	.close = tun_close,
+	.set_filter = tun_set_filter,
 	.rx_batch = tun_rx_batch,
 	.tx_batch = tun_tx_batch,
 	.format_stats = tun_format_stats,
