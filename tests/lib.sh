@@ -227,6 +227,12 @@ lab_init() {
 	LAB_NAME=${1:-lab}
 	# Namespace names are free-form; keep them short and unique per shell.
 	LAB_PREFIX="nf$$-"
+	# PIDs wrap (pid_max 32768): a namespace another run left with this
+	# PID's names must not stop this one.
+	while [ -e "/run/netns/${LAB_PREFIX}client" ] || [ -e "/run/netns/${LAB_PREFIX}server" ] ||
+		[ -e "/run/netns/${LAB_PREFIX}host" ]; do
+		LAB_PREFIX="nf$$r$RANDOM-"
+	done
 	LAB_NS_CLIENT=${LAB_PREFIX}client
 	LAB_NS_SERVER=${LAB_PREFIX}server
 	LAB_NS_HOST=${LAB_PREFIX}host

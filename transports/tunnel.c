@@ -278,8 +278,12 @@ void tun_close(struct nf_port *port)
  * earlier datagram. */
 static bool soft_error(int e)
 {
-	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN ||
-	       e == EPROTO || e == EMSGSIZE;
+	/* What the host reports for ICMP errors on a connected socket:
+	 * port/protocol unreachable (no peer listening yet), net/host
+	 * unreachable or unknown, administratively prohibited, fragmentation
+	 * needed, parameter problem. */
+	return e == ECONNREFUSED || e == ENOPROTOOPT || e == EHOSTUNREACH || e == ENETUNREACH ||
+	       e == EHOSTDOWN || e == ENONET || e == EACCES || e == EPROTO || e == EMSGSIZE;
 }
 
 int tun_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
