@@ -135,6 +135,23 @@ static void set_bufsize(int fd, int opt_force, int opt, int size)
 		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
 }
 
+/* Frees a port and its arrays (NULL is fine); its socket is the caller's. */
+static void tun_free(struct tun_port *t)
+{
+	if (!t)
+		return;
+	free(t->rmsgs);
+	free(t->tmsgs);
+	free(t->riov);
+	free(t->tiov);
+	free(t->rhdr);
+	free(t->thdr);
+	free(t->rname);
+	free(t->trun);
+	free(t->tcmsg);
+	free(t);
+}
+
 int tun_open(const struct nf_devcfg *cfg, const struct tun_params *tp, const struct encap *e,
 	     struct nf_port **out, char *err, size_t errlen)
 {
@@ -243,18 +260,7 @@ err_close:
 	if (fd >= 0)
 		close(fd);
 err_free:
-	if (t) {
-		free(t->rmsgs);
-		free(t->tmsgs);
-		free(t->riov);
-		free(t->tiov);
-		free(t->rhdr);
-		free(t->thdr);
-		free(t->rname);
-		free(t->trun);
-		free(t->tcmsg);
-		free(t);
-	}
+	tun_free(t);
 	return rc;
 }
 
@@ -262,16 +268,7 @@ void tun_close(struct nf_port *port)
 {
 	struct tun_port *t = to_tun(port);
 	close(t->fd);
-	free(t->rmsgs);
-	free(t->tmsgs);
-	free(t->riov);
-	free(t->tiov);
-	free(t->rhdr);
-	free(t->thdr);
-	free(t->rname);
-	free(t->trun);
-	free(t->tcmsg);
-	free(t);
+	tun_free(t);
 }
 
 /* Errors a connected datagram socket reports for an ICMP message about an
