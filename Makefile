@@ -246,6 +246,7 @@ fuzz:
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all image image-bridge
 	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) BRIDGE_IMAGE=$(BRIDGE_IMAGE) bash bench/bench.sh
+	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/bess.sh | tee $(BUILD)/bench/bess.txt
 	$(Q)UMLNF=$(BUILD)/uml-nf IMAGE=$(IMAGE) bash bench/endurance.sh
 
 # The soak alone: make soak SOAK_MINUTES=30 (RSS, fds and counters sampled;

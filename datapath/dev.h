@@ -75,6 +75,7 @@ struct nf_stats {
 	uint64_t rx_oversize;  /* dropped: larger than RX_FRAME_MAX, or than the guest's buffers */
 	uint64_t rx_split;     /* GSO frames cut into smaller GSO frames for the guest */
 	uint64_t tx_bad_hdr;   /* dropped: virtio-net header asks for what was not negotiated */
+	uint64_t rx_bad_hdr;   /* dropped: a peer's virtio-net header (NF_CAP_PEER_HDR) is invalid */
 	uint64_t tx_bad_frame; /* dropped: chain too short or too long to be a frame */
 	uint64_t call_errors;  /* calls the call fd refused (not "already pending") */
 	uint64_t tx_host_down; /* guest frames dropped while the host side was gone */

@@ -905,8 +905,12 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 		/* The control socket thread may swap the port (hot-plug). */
 		pthread_mutex_lock(&dev->vu.lock);
 		bool soft = dev->port->caps & NF_CAP_SOFT_OFFLOAD;
-		char segd[24], extra[512] = "";
+		bool peer = dev->port->caps & NF_CAP_PEER_HDR;
+		char segd[24], badh[40] = "", extra[512] = "";
 		snprintf(segd, sizeof(segd), "%llu", (unsigned long long)s->tx_segmented);
+		if (peer)
+			snprintf(badh, sizeof(badh), " rx_bad_hdr=%llu",
+				 (unsigned long long)s->rx_bad_hdr);
 		if (dev->port->transport->format_stats)
 			dev->port->transport->format_stats(dev->port, extra, sizeof(extra));
 		fprintf(out,
@@ -914,7 +918,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			"tx_packets=%llu tx_bytes=%llu tx_dropped=%llu host_tx_errors=%llu "
 			"ctrl_cmds=%llu kicks=%llu calls=%llu recalls=%llu call_errors=%llu rx_waits=%llu rx_segmented=%llu rx_split=%llu rx_coalesced=%llu "
 			"rx_oversize=%llu tx_bad_hdr=%llu tx_bad_frame=%llu tx_host_down=%llu port_downs=%llu "
-			"host_rx_drops=%lld%s%s%s "
+			"host_rx_drops=%lld%s%s%s%s "
 			"features=0x%llx%s%s\n",
 			dev->vu.name, (unsigned long long)s->rx_packets,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_dropped,
@@ -930,7 +934,7 @@ void nf_engine_print_stats(struct nf_engine *eng, FILE *out)
 			dev->port->transport->rx_host_drops
 				? (long long)dev->port->transport->rx_host_drops(dev->port)
 				: -1LL,
-			soft ? " tx_segmented=" : "", soft ? segd : "", extra,
+			soft ? " tx_segmented=" : "", soft ? segd : "", badh, extra,
 			(unsigned long long)dev->vu.acked,
 			dev->vu.broken ? " broken=" : "", dev->vu.broken ? dev->vu.broken : "");
 		pthread_mutex_unlock(&dev->vu.lock);

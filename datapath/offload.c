@@ -260,6 +260,36 @@ int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out)
 	return ofl_parse_tcp_headers(frame, len, len, out);
 }
 
+int ofl_hdr_check(struct virtio_net_hdr_v1 *h, const uint8_t *hdrs, size_t have, uint32_t len)
+{
+	uint8_t gso = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+	bool ecn = h->gso_type & VIRTIO_NET_HDR_GSO_ECN;
+	bool csum = h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+
+	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		return -EINVAL;
+	if (csum && (uint32_t)h->csum_start + h->csum_offset + 2 > len)
+		return -EINVAL;
+	if (gso == VIRTIO_NET_HDR_GSO_NONE) {
+		if (ecn)
+			return -EINVAL;
+		/* Whoever gets the frame works out its linear part itself. */
+		h->gso_size = 0;
+		h->hdr_len = 0;
+		return 0;
+	}
+	if ((gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) || !csum ||
+	    h->gso_size < OFL_MIN_MSS)
+		return -EINVAL;
+	struct ofl_l34 l;
+	if (ofl_parse_tcp_headers(hdrs, have, len, &l) < 0 ||
+	    l.ipv6 != (gso == VIRTIO_NET_HDR_GSO_TCPV6) || l.ip_end != len ||
+	    h->csum_start != l.l4_off || h->csum_offset != 16 || len <= l.payload_off)
+		return -EINVAL;
+	h->hdr_len = l.payload_off;
+	return 0;
+}
+
 /* ---- header rewriting shared by GSO and GRO ---- */
 
 /* Sets the IP length fields for a packet ending at end and recomputes the

@@ -69,6 +69,26 @@ int ofl_parse_tcp(const uint8_t *frame, size_t len, struct ofl_l34 *out);
  * past have. */
 int ofl_parse_tcp_headers(const uint8_t *frame, size_t have, size_t len, struct ofl_l34 *out);
 
+/* ---- headers from an untrusted side ---- */
+
+/* Smallest TCP segment size accepted in a GSO frame: Linux's own floor
+ * (tcp_min_snd_mss). A gso_size of 1 would cut a 64 KiB frame into 65000
+ * segments. */
+#define OFL_MIN_MSS 48u
+
+/* Checks the virtio-net header *h of a frame of len bytes that came from a
+ * side we do not trust (a guest's transmit, a peer's message), against the
+ * frame itself: among the flags only NEEDS_CSUM, with its checksum field
+ * inside the frame; gso_type NONE without the ECN bit, or TCPV4 / TCPV6
+ * (ECN allowed) with NEEDS_CSUM, gso_size >= OFL_MIN_MSS and headers that
+ * are TCP of that IP version (parsed from hdrs, a copy of the frame's first
+ * have bytes; not read for NONE): IP length covering the whole frame, the
+ * partial checksum on the TCP checksum field, payload present. Anything
+ * else (UDP GSO among it) is refused. On success rewrites hdr_len (the TCP
+ * payload offset; 0, and gso_size 0, for NONE) and returns 0; -EINVAL
+ * otherwise. Which offloads were negotiated is the caller's to check. */
+int ofl_hdr_check(struct virtio_net_hdr_v1 *h, const uint8_t *hdrs, size_t have, uint32_t len);
+
 /* ---- segmentation ---- */
 
 /* One output segment: a complete frame at out + off, len bytes, and the

@@ -144,6 +144,43 @@ static void rx_check_lengths(struct nf_pkt *pkts, int n)
 	}
 }
 
+/* Headers written by an untrusted peer (NF_CAP_PEER_HDR) are checked like
+ * a guest's before anything here reads them. hdr: a copy of the 10-byte
+ * header (hdr_len rewritten when good); peek: a copy of the frame's first
+ * have bytes. A bad one is counted, with one warning per device (the usual
+ * cause: only one end adds headers); the caller drops the frame. */
+static bool rx_peer_hdr_ok(struct nf_dev *dev, uint8_t *hdr, const uint8_t *peek, size_t have,
+			   uint32_t frame)
+{
+	struct virtio_net_hdr_v1 h;
+	memset(&h, 0, sizeof(h));
+	memcpy(&h, hdr, VNET_HDR_LEN_LEGACY);
+	if (ofl_hdr_check(&h, peek, have, frame) == 0) {
+		memcpy(hdr, &h, VNET_HDR_LEN_LEGACY);
+		return true;
+	}
+	if (dev->st.rx_bad_hdr++ == 0)
+		nf_warn("%s: dropped a %u-byte frame whose virtio-net header from the peer is not "
+			"valid (flags 0x%x, gso_type 0x%x): does the peer add one? (both ends need "
+			"the same setting); counted as rx_bad_hdr",
+			dev->vu.name, frame, h.flags, h.gso_type);
+	return false;
+}
+
+/* The staged batch's frames with a peer's header: bad ones marked dropped. */
+static void rx_check_peer_hdrs(struct nf_dev *dev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct nf_pkt *pkt = &dev->rx_pkts[i];
+		uint8_t *src = rx_slot(dev, (unsigned)i);
+		if ((pkt->flags & (NF_PKT_DROP | NF_PKT_TRUNC)) || pkt->len < VNET_HDR_LEN_LEGACY)
+			continue; /* dropped anyway */
+		uint32_t frame = pkt->len - VNET_HDR_LEN_LEGACY;
+		if (!rx_peer_hdr_ok(dev, src, src + VNET_HDR_LEN_LEGACY, frame, frame))
+			pkt->flags |= NF_PKT_DROP;
+	}
+}
+
 /* Counts a frame rx_frame_check refused. */
 static void rx_drop(struct nf_dev *dev, const struct nf_pkt *pkt)
 {
@@ -459,6 +496,8 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 			got = (int)dev->depth;
 		rx_check_lengths(dev->rx_pkts, got);
 		rx_batch_done(dev, got);
+		if (dev->port->caps & NF_CAP_PEER_HDR)
+			rx_check_peer_hdrs(dev, got);
 		for (int i = 0; hroom && i < got; i++) {
 			memset(rx_slot(dev, (unsigned)i), 0, hroom);
 			dev->rx_pkts[i].len += (uint32_t)hroom;
@@ -490,6 +529,25 @@ static bool do_rx_staged(struct nf_dev *dev, struct vq *q)
 #define RXD_SMALL 0x1u /* a full-sized frame that coalescing could have merged */
 #define RXD_KEEP 0x2u  /* the chain was not used (a frame the transport refused) */
 
+/* rx_peer_hdr_ok for frame i of the direct path, from copies: the frame's
+ * first bytes are in chain c, and past its end in spill slot i. */
+static bool rx_direct_peer_ok(struct nf_dev *dev, unsigned i, const struct vq_chain *c,
+			      uint8_t *hdr)
+{
+	const struct nf_pkt *pkt = &dev->rx_pkts[i];
+	uint8_t peek[TX_HDR_PEEK];
+	if ((pkt->flags & NF_PKT_TRUNC) || pkt->len < VNET_HDR_LEN_LEGACY)
+		return true; /* dropped anyway */
+	uint32_t frame = pkt->len - VNET_HDR_LEN_LEGACY;
+	size_t want = frame < sizeof(peek) ? frame : sizeof(peek);
+	size_t have = iov_read(c->iov + c->nout, c->nin, VNET_HDR_LEN, peek, want);
+	if (have < want) {
+		memcpy(peek + have, rx_slot(dev, i), want - have);
+		have = want;
+	}
+	return rx_peer_hdr_ok(dev, hdr, peek, have, frame);
+}
+
 /* Direct path, frame i received in place into chain i (the part that did
  * not fit in spill slot i). A GSO frame the guest cannot take is gathered,
  * segmented, and its segments go to chain i and chains popped after the
@@ -511,6 +569,10 @@ static unsigned rx_deliver_direct(struct nf_dev *dev, struct vq *q, unsigned i,
 	}
 	if (vnet)
 		iov_read(in, c->nin, 0, hdr, sizeof(hdr));
+	if (vnet && (dev->port->caps & NF_CAP_PEER_HDR) && !rx_direct_peer_ok(dev, i, c, hdr)) {
+		dev->st.rx_dropped++;
+		return RXD_KEEP;
+	}
 	enum rx_verdict v = rx_frame_check(dev, &dev->rx_pkts[i], vnet ? hdr : NULL, &h, &frame);
 	if (v == RX_PASS && frame > cap && h.gso_type != VIRTIO_NET_HDR_GSO_NONE)
 		v = RX_SPLIT; /* a GSO frame larger than the guest's chain */

@@ -123,7 +123,7 @@ int nf_engine_report(struct nf_engine *eng, unsigned index, const struct nf_repo
 	} nums[] = {
 #define N(f) {#f, offsetof(struct nf_stats, f)}
 	    N(rx_packets), N(rx_bytes),	    N(rx_dropped), N(rx_oversize),  N(tx_packets),
-	    N(tx_bytes),   N(tx_dropped),   N(tx_bad_hdr), N(tx_bad_frame), N(tx_host_down),
+	    N(tx_bytes),   N(tx_dropped),   N(tx_bad_hdr), N(rx_bad_hdr), N(tx_bad_frame), N(tx_host_down),
 	    N(port_downs), N(rx_segmented), N(rx_split),   N(rx_coalesced), N(rx_gso),
 	    N(rx_csum),	   N(tx_gso),	    N(tx_csum),	   N(kicks),	    N(calls),
 	    N(recalls),	   N(call_errors),  N(rx_waits),   N(ctrl_cmds),

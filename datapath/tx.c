@@ -12,10 +12,7 @@
  * two VLAN tags; anything longer is not a frame (and lengths that large are
  * how chains built to wrap counters would show). */
 #define TX_FRAME_MAX (65535u + 14u + 8u)
-/* Smallest TCP segment size accepted in a GSO frame: Linux's own floor
- * (tcp_min_snd_mss). A gso_size of 1 would have the host cut a 64 KiB frame
- * into 65000 segments. */
-#define TX_MIN_MSS 48u
+/* The smallest gso_size taken: OFL_MIN_MSS (offload.h). */
 /* TX_HDR_PEEK (dev.h): bytes of a GSO frame copied out to check its headers
  * (Ethernet, two VLAN tags, IPv6 or IPv4 with options, TCP with options fit). */
 
@@ -35,52 +32,25 @@ static enum tx_verdict tx_check_hdr(const struct nf_dev *dev, const struct vq_ch
 	bool ecn = h->gso_type & VIRTIO_NET_HDR_GSO_ECN;
 	bool csum = h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
 
-	/* DATA_VALID (and RSC_INFO) belong to the receive direction. */
-	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
-		return TX_BAD_HDR;
 	if (!(dev->port->caps & (NF_CAP_VNET_HDR | NF_CAP_SOFT_OFFLOAD))) {
 		/* Never offered without vnet headers: a partial checksum
 		 * would reach the wire unfinished. */
-		return gso == VIRTIO_NET_HDR_GSO_NONE && !ecn && !csum ? TX_OK : TX_BAD_HDR;
+		return h->flags == 0 && h->gso_type == VIRTIO_NET_HDR_GSO_NONE ? TX_OK : TX_BAD_HDR;
 	}
-	if (csum && (!vu_has(vu, VIRTIO_NET_F_CSUM) ||
-		     (uint32_t)h->csum_start + h->csum_offset + 2 > frame))
+	/* Only what was offered... */
+	if ((csum && !vu_has(vu, VIRTIO_NET_F_CSUM)) ||
+	    (gso == VIRTIO_NET_HDR_GSO_TCPV4 && !vu_has(vu, VIRTIO_NET_F_HOST_TSO4)) ||
+	    (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !vu_has(vu, VIRTIO_NET_F_HOST_TSO6)) ||
+	    (ecn && gso != VIRTIO_NET_HDR_GSO_NONE && !vu_has(vu, VIRTIO_NET_F_HOST_ECN)))
 		return TX_BAD_HDR;
-	switch (gso) {
-	case VIRTIO_NET_HDR_GSO_NONE:
-		if (ecn)
-			return TX_BAD_HDR;
-		/* The host works out the linear part itself (at least up to
-		 * the checksum field); a guest's hint is not needed. */
-		h->gso_size = 0;
-		h->hdr_len = 0;
-		return TX_OK;
-	case VIRTIO_NET_HDR_GSO_TCPV4:
-		if (!vu_has(vu, VIRTIO_NET_F_HOST_TSO4))
-			return TX_BAD_HDR;
-		break;
-	case VIRTIO_NET_HDR_GSO_TCPV6:
-		if (!vu_has(vu, VIRTIO_NET_F_HOST_TSO6))
-			return TX_BAD_HDR;
-		break;
-	default: /* UDP fragmentation and segmentation: never offered */
-		return TX_BAD_HDR;
-	}
-	if ((ecn && !vu_has(vu, VIRTIO_NET_F_HOST_ECN)) || !csum || h->gso_size < TX_MIN_MSS)
-		return TX_BAD_HDR;
-
-	/* A TCP GSO frame must be one: headers of the IP version its type
-	 * says, IP length covering the whole frame, the partial checksum on
-	 * the TCP checksum field, and payload to segment. */
+	/* ...and what the frame really is (DATA_VALID and RSC_INFO belong to
+	 * the receive direction; a TCP GSO frame must be one). The headers
+	 * are parsed from a copy. */
 	uint8_t hdrs[TX_HDR_PEEK];
-	struct ofl_l34 l;
-	size_t have = iov_read(c->iov, c->nout, VNET_HDR_LEN, hdrs, sizeof(hdrs));
-	if (ofl_parse_tcp_headers(hdrs, have, frame, &l) < 0 ||
-	    l.ipv6 != (gso == VIRTIO_NET_HDR_GSO_TCPV6) || l.ip_end != frame ||
-	    h->csum_start != l.l4_off || h->csum_offset != 16 || frame <= l.payload_off)
-		return TX_BAD_HDR;
-	h->hdr_len = l.payload_off;
-	return TX_OK;
+	size_t have = 0;
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV4 || gso == VIRTIO_NET_HDR_GSO_TCPV6)
+		have = iov_read(c->iov, c->nout, VNET_HDR_LEN, hdrs, sizeof(hdrs));
+	return ofl_hdr_check(h, hdrs, have, frame) == 0 ? TX_OK : TX_BAD_HDR;
 }
 
 /* Points pkt at the frame of a tx chain, behind our own copy of its checked

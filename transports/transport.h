@@ -38,6 +38,14 @@ struct bf_prog;
  * and coalesces segments (GRO) when gro=1. Implemented once in datapath/. */
 #define NF_CAP_SOFT_OFFLOAD 0x4u
 
+/* With NF_CAP_VNET_HDR: the header is written by a peer we do not trust (a
+ * socket's other end, not the host kernel). The engine checks each one
+ * against its frame as it checks the guest's (offload.h, ofl_hdr_check)
+ * before anything uses it; frames with a bad one are dropped and counted
+ * (rx_bad_hdr). The checks work on copies; a guest that changes a header
+ * after its frame arrived in its buffers only spoils its own frame. */
+#define NF_CAP_PEER_HDR 0x8u
+
 /* Extra frames per tx_batch call for NF_CAP_SOFT_OFFLOAD ports (the
  * segments of the guest's GSO frames). */
 #define NF_SOFT_TX_EXTRA 512u

@@ -83,6 +83,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int pr = ofl_parse_tcp(frame, len, &l);
 	ofl_csum_fold(ofl_csum_add(0, frame, len));
 
+	/* A header from an untrusted side, fields from the input: whatever it
+	 * accepts stays inside the frame and, for TSO, parses as TCP. */
+	struct virtio_net_hdr_v1 u = h;
+	u.flags = data[3];
+	u.csum_start = (uint16_t)(data[4] | data[2] << 8);
+	u.csum_offset = data[5];
+	if (ofl_hdr_check(&u, frame, len < 256 ? len : 256, (uint32_t)len) == 0) {
+		if ((u.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+		    (size_t)u.csum_start + u.csum_offset + 2 > len)
+			__builtin_trap();
+		if (u.gso_type != VIRTIO_NET_HDR_GSO_NONE && (pr < 0 || u.hdr_len != l.payload_off))
+			__builtin_trap();
+	}
+
 	int full = ofl_gso_segment(frame, len, &h, OFL_CSUM_FULL, out, cap, segs, max_segs);
 	if (full > 0 && pr < 0)
 		__builtin_trap(); /* segmented something the parser refused */

@@ -79,7 +79,7 @@ static void check_passed(const struct virtio_net_hdr_v1 *h, uint32_t frame)
 							  : VIRTIO_NET_F_HOST_TSO6));
 	check(!(h->gso_type & VIRTIO_NET_HDR_GSO_ECN) || vu_has(vu, VIRTIO_NET_F_HOST_ECN));
 	check(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	check(h->gso_size >= TX_MIN_MSS);
+	check(h->gso_size >= OFL_MIN_MSS);
 	/* The whole frame, not just the peeked headers, must agree. */
 	struct ofl_l34 l;
 	check(ofl_parse_tcp(buf + VNET_HDR_LEN, frame, &l) == 0);

@@ -29,6 +29,8 @@ cases=(
 	"2|vec0: wait: expected 0 or 1|vec0:transport=bess,dst=$LAB_DIR/x,wait=2"
 	"2|vec0: bpffile: $LAB_DIR/none.bpf: No such file|vec0:transport=bess,dst=$LAB_DIR/x,bpffile=$LAB_DIR/none.bpf"
 	"2|vec1: dst: cannot connect|vec0:transport=bess,listen=$LAB_DIR/ok.sock vec1:transport=bess,dst=$LAB_DIR/sw/none"
+	"2|vec0: vnet: cannot be combined with bpf= (a socket filter would see the virtio-net header|vec0:transport=bess,listen=$LAB_DIR/y,vnet=1,bpf=udp"
+	"2|vec0: vnet: expected 0 or 1|vec0:transport=bess,listen=$LAB_DIR/y,vnet=yes"
 )
 bad=0 n=0
 for c in "${cases[@]}"; do

@@ -118,7 +118,7 @@ static void test_options(void **state)
 	assert_int_equal(nf_opt_parse("vec0:transport=bess,listen=/x,ifname=e", &cfg, err,
 				      sizeof(err)), -EINVAL);
 	assert_string_equal(err, "vec0: ifname: unknown option for transport bess (known: depth, "
-				 "mac, gro, mtu, headroom, vec, mrg, coalesce, bpffile, bpf, bpfflash, dst, src, listen, wait)");
+				 "mac, gro, mtu, headroom, vec, mrg, coalesce, bpffile, bpf, bpfflash, dst, src, listen, wait, vnet)");
 	arg[strlen(arg) - 1] = '\0'; /* 107: fits */
 	assert_int_equal(nf_opt_parse(arg, &cfg, err, sizeof(err)), 0);
 	nf_devcfg_release(&cfg);
@@ -267,7 +267,7 @@ static void test_listen_role(void **state)
 	close(stale);
 	assert_int_equal(open_port(&cfg, &port, err, sizeof(err), "vec0:transport=bess,listen=%s,depth=4",
 				   path("l.sock")), 0);
-	assert_int_equal(port->caps, 0);
+	assert_int_equal(port->caps, NF_CAP_SOFT_OFFLOAD); /* plain frames, offloads in software */
 
 	/* No client yet: frames from the guest are dropped and counted. */
 	memset(frame, 0x5a, sizeof(frame));
@@ -388,6 +388,28 @@ static void test_connect_role(void **state)
 	nf_devcfg_release(&cfg);
 }
 
+/* vnet=1: the header crosses (checked by the engine as a peer's); it and a
+ * socket filter exclude each other. */
+static void test_vnet(void **state)
+{
+	(void)state;
+	struct nf_devcfg cfg;
+	struct nf_port *port = NULL;
+	char err[512];
+
+	assert_int_equal(open_port(&cfg, &port, err, sizeof(err), "vec0:transport=bess,listen=%s,vnet=1",
+				   path("v.sock")), 0);
+	assert_int_equal(port->caps, NF_CAP_VNET_HDR | NF_CAP_GSO | NF_CAP_PEER_HDR);
+	port->transport->close(port);
+	nf_devcfg_release(&cfg);
+	assert_int_equal(open_port(&cfg, &port, err, sizeof(err),
+				   "vec0:transport=bess,listen=%s,vnet=1,bpf=udp", path("v.sock")),
+			 -EINVAL);
+	assert_string_equal(err, "vec0: vnet: cannot be combined with bpf= (a socket filter would "
+				 "see the virtio-net header in front of each frame)");
+	assert_int_equal(access(path("v.sock"), F_OK), -1); /* nothing left */
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -398,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_listen_role),
+		cmocka_unit_test(test_vnet),
 		cmocka_unit_test(test_connect_role),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

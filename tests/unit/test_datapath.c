@@ -1039,7 +1039,7 @@ static void test_hostile_tx_bad_gso_size(void **state)
 {
 	struct lab *t = lab_up(state, &gro1);
 	struct nf_dev *dev = dev_of(t, 0);
-	static const uint16_t sizes[] = { 0, 1, TX_MIN_MSS - 1 };
+	static const uint16_t sizes[] = { 0, 1, OFL_MIN_MSS - 1 };
 
 	uint32_t len = ft_tcp4(t->frame, 5000, 1, FT_ACK, 1);
 	for (unsigned i = 0; i < 3; i++) {
@@ -1048,7 +1048,7 @@ static void test_hostile_tx_bad_gso_size(void **state)
 		assert_tx_refused(t, &dev->st.tx_bad_hdr, i);
 	}
 	/* the floor itself is fine */
-	struct virtio_net_hdr_v1 h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, TX_MIN_MSS, 34);
+	struct virtio_net_hdr_v1 h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, OFL_MIN_MSS, 34);
 	guest_tx(t, &h, len);
 	take(t, VNET_Q_TX);
 	assert_int_equal(fp_tx_count(t->d[0].port), 1);

@@ -44,6 +44,7 @@
 
 struct lab_opts {
 	bool gro, mrg;
+	unsigned caps; /* device 0's port; 0: CAPS_RAW */
 };
 
 struct lab_dev {
@@ -95,7 +96,7 @@ static int lab_setup(void **state)
 		d->cfg = (struct nf_devcfg){ .index = i, .depth = DEPTH, .gro = oi->gro,
 					     .mrg = oi->mrg, .mtu = 1500 };
 		snprintf(d->path, sizeof(d->path), "%s/vec%u.sock", t->dir, i);
-		d->port = fp_open(&d->cfg, CAPS_RAW);
+		d->port = fp_open(&d->cfg, oi->caps ? oi->caps : CAPS_RAW);
 		uint8_t mac[6] = { 2, 0, 0, 0, 0, (uint8_t)(i + 1) };
 		if (!d->port ||
 		    nf_engine_add(t->eng, &d->cfg, &d->port->base, d->path, mac, err, sizeof(err)) < 0)
@@ -942,6 +943,49 @@ static void test_log_fd_refused(void **state)
 	lab_finish(state);
 }
 
+/* ---- headers written by a peer (NF_CAP_PEER_HDR: bess vnet=1) ---- */
+
+static const struct lab_opts peer_direct = { .caps = CAPS_RAW | NF_CAP_PEER_HDR };
+static const struct lab_opts peer_staged = { .mrg = true, .caps = CAPS_RAW | NF_CAP_PEER_HDR };
+
+/* Every header the checks refuse is dropped and counted as rx_bad_hdr,
+ * never handed to the guest; the good frame after them is the first the
+ * guest gets. Run on the direct and on the staged receive path. */
+static void test_peer_headers(void **state)
+{
+	struct lab *t = lab_up(state, ~0ull);
+	uint8_t tcp[256];
+	uint32_t tlen = ft_tcp4(tcp, 100, 1, 0x10, 1);
+	const uint8_t v4 = VIRTIO_NET_HDR_GSO_TCPV4;
+	const struct {
+		struct virtio_net_hdr_v1 h;
+		bool tcp;
+	} bad[] = {
+		{ { .flags = VIRTIO_NET_HDR_F_DATA_VALID }, false },
+		{ { .flags = 0x80 }, false },
+		{ { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 90, .csum_offset = 16 },
+		  false }, /* field past the 100-byte frame */
+		{ { .gso_type = VIRTIO_NET_HDR_GSO_ECN }, false },
+		{ ft_gso_hdr(VIRTIO_NET_HDR_GSO_UDP_L4, 1000, 34), true },
+		{ ft_gso_hdr(v4, OFL_MIN_MSS - 1, 34), true },
+		{ ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV6, 1000, 34), true }, /* it is IPv4 */
+		{ ft_gso_hdr(v4, 1000, 30), true },			  /* not on TCP */
+		{ { .gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 1000 }, true }, /* no csum */
+		{ ft_gso_hdr(v4, 1000, 34), false }, /* the frame is not TCP */
+	};
+	ft_plain(t->frame, 100, 3);
+	for (size_t k = 0; k < NF_ARRAY_SIZE(bad); k++)
+		assert_int_equal(fp_inject(t->d[0].port, &bad[k].h, bad[k].tcp ? tcp : t->frame,
+					   bad[k].tcp ? tlen : 100),
+				 0);
+	assert_rx_forwards(t, 0, 9);
+	struct nf_stats st = stats(t, 0);
+	assert_int_equal(st.rx_bad_hdr, NF_ARRAY_SIZE(bad));
+	assert_true(st.rx_dropped >= NF_ARRAY_SIZE(bad));
+	assert_null(broken(t, 0));
+	lab_finish(state);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, lab_setup, lab_teardown)
 #define TO(f, o) cmocka_unit_test_prestate_setup_teardown(f, lab_setup, lab_teardown, (void *)&o)
 
@@ -982,6 +1026,8 @@ int main(void)
 		T(test_call_dev_null),
 		T(test_slave_req_pipe),
 		T(test_log_fd_refused),
+		TO(test_peer_headers, peer_direct),
+		TO(test_peer_headers, peer_staged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

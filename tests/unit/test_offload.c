@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "frames.h"
 #include "offload.h"
 
 #define FIN 0x01
@@ -1281,9 +1282,70 @@ static void test_udp_segment(void **state)
 			 -EINVAL);
 }
 
+/* ofl_hdr_check: what an untrusted side's header may say about its frame. */
+static void test_hdr_check(void **state)
+{
+	(void)state;
+	uint8_t f4[256], f6[256], plain[100];
+	uint32_t l4 = ft_tcp4(f4, 100, 1, 0x10, 1), l6 = ft_tcp6(f6, 100, 1, 0x10);
+	ft_plain(plain, sizeof(plain), 1);
+	struct virtio_net_hdr_v1 h;
+
+	/* good: no offload (hints cleared), a partial checksum, TSO v4/v6, ECN */
+	h = (struct virtio_net_hdr_v1){ .gso_size = 7, .hdr_len = 9 };
+	assert_int_equal(ofl_hdr_check(&h, plain, sizeof(plain), sizeof(plain)), 0);
+	assert_int_equal(h.gso_size, 0);
+	assert_int_equal(h.hdr_len, 0);
+	h = (struct virtio_net_hdr_v1){ .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34,
+					.csum_offset = 16 };
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), 0);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, 48, 34);
+	h.hdr_len = 3;
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), 0);
+	assert_int_equal(h.hdr_len, 54); /* ours, not the sender's */
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN, 1000, 54);
+	assert_int_equal(ofl_hdr_check(&h, f6, l6, l6), 0);
+	assert_int_equal(h.hdr_len, 74);
+
+	/* bad */
+	h = (struct virtio_net_hdr_v1){ .flags = VIRTIO_NET_HDR_F_DATA_VALID };
+	assert_int_equal(ofl_hdr_check(&h, plain, sizeof(plain), sizeof(plain)), -EINVAL);
+	h = (struct virtio_net_hdr_v1){ .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 97,
+					.csum_offset = 2 };
+	assert_int_equal(ofl_hdr_check(&h, plain, sizeof(plain), sizeof(plain)), -EINVAL);
+	h = (struct virtio_net_hdr_v1){ .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 96,
+					.csum_offset = 2 };
+	assert_int_equal(ofl_hdr_check(&h, plain, sizeof(plain), sizeof(plain)), 0); /* edge */
+	h = (struct virtio_net_hdr_v1){ .gso_type = VIRTIO_NET_HDR_GSO_ECN };
+	assert_int_equal(ofl_hdr_check(&h, plain, sizeof(plain), sizeof(plain)), -EINVAL);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_UDP_L4, 1000, 34);
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), -EINVAL);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_UDP, 1000, 34);
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), -EINVAL);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, 47, 34);
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), -EINVAL);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV6, 1000, 34); /* frame is IPv4 */
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), -EINVAL);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, 1000, 34);
+	h.flags = 0; /* TSO without a partial checksum */
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), -EINVAL);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, 1000, 34);
+	h.csum_offset = 6; /* not the TCP checksum field */
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4), -EINVAL);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, 1000, 34);
+	assert_int_equal(ofl_hdr_check(&h, f4, l4, l4 + 10), -EINVAL); /* IP length short */
+	assert_int_equal(ofl_hdr_check(&h, f4, 40, l4), -EINVAL);      /* headers cut off */
+	uint32_t bare = ft_tcp4(f4, 0, 1, 0x10, 1);
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, 1000, 34);
+	assert_int_equal(ofl_hdr_check(&h, f4, bare, bare), -EINVAL); /* no payload */
+	h = ft_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4, 1000, 34);
+	assert_int_equal(ofl_hdr_check(&h, plain, sizeof(plain), sizeof(plain)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hdr_check),
 		cmocka_unit_test(test_csum_vectors),
 		cmocka_unit_test(test_csum_lengths),
 		cmocka_unit_test(test_csum_complete),

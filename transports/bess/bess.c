@@ -1,7 +1,9 @@
 /* bess: an AF_UNIX SOCK_SEQPACKET connection carrying one Ethernet frame per
  * message, no header: the framing of stock UML's bess transport and of a
  * BESS unix_port. Frames move in batches (recvmmsg/sendmmsg; vec=0: one per
- * call). No virtio-net header, so the guest gets no offloads.
+ * call). No virtio-net header: the engine does checksums, segmentation and
+ * GRO in software (NF_CAP_SOFT_OFFLOAD). vnet=1 (ours) puts a virtio-net
+ * header in front of each frame instead, between two uml-nf ends.
  *
  * Roles (one of):
  *   dst=PATH     connect to a listening peer (a BESS unix_port, a switch,
@@ -129,6 +131,7 @@ struct bess_port {
 	struct nf_evset es;
 	unsigned index;
 	bool vec;
+	bool vnet;              /* vnet=1: messages start with a virtio-net header */
 	bool listener;          /* listen= role */
 	const char *dst;
 	struct sockaddr_un dst_sa;
@@ -163,6 +166,9 @@ static const struct nf_optdesc bess_opts[] = {
 	  NULL },
 	{ "wait", NF_OPT_BOOL, 0, 1, false,
 	  "1: start even if nothing listens on dst yet; default 0: refuse (uml-nf extension)",
+	  NULL },
+	{ "vnet", NF_OPT_BOOL, 0, 1, false,
+	  "1: each message starts with a 10-byte virtio-net header, so checksum offload and, with gro=1, 64 KiB TSO frames cross; both ends must be uml-nf with vnet=1 (uml-nf extension); default 0: plain frames",
 	  NULL },
 };
 
@@ -456,6 +462,8 @@ static int bess_set_filter(struct nf_port *port, const struct bf_prog *prog)
 	struct bess_port *bp = to_bess(port);
 	struct bf_prog copy;
 	char err[64];
+	if (bp->vnet)
+		return -EOPNOTSUPP; /* it would see our header, not the frame */
 	int rc = bf_from_bytes(prog->insns, prog->len * sizeof(*prog->insns), &copy, err,
 			       sizeof(err));
 	if (rc < 0)
@@ -512,6 +520,13 @@ static int bess_open(const struct nf_devcfg *cfg, struct nf_port **out, char *er
 	rc = bess_check_roles(cfg->index, &r, err, errlen);
 	if (rc < 0)
 		return rc;
+	bool vnet = (v = nf_devcfg_topt(cfg, "vnet")) && v->num;
+	if (vnet && (cfg->bpffile || cfg->bpf_expr)) {
+		snprintf(err, errlen, "vec%u: vnet: cannot be combined with %s= (a socket filter "
+			 "would see the virtio-net header in front of each frame)", cfg->index,
+			 cfg->bpffile ? "bpffile" : "bpf");
+		return -EINVAL;
+	}
 
 	bp = calloc(1, sizeof(*bp));
 	if (!bp)
@@ -521,12 +536,14 @@ static int bess_open(const struct nf_devcfg *cfg, struct nf_port **out, char *er
 	bp->es.epfd = bp->es.gate = -1;
 	bp->index = cfg->index;
 	bp->vec = cfg->vec;
+	bp->vnet = vnet;
 	bp->listener = r.listen != NULL;
 	bp->dst = r.dst;
 	bp->src.path = r.src;
 	bp->lname.path = r.listen;
 	backoff_reset(&bp->bo);
-	bp->nmsgs = cfg->depth;
+	/* Plain frames: the engine's segments of the guest's GSO frames too. */
+	bp->nmsgs = cfg->depth + (vnet ? 0 : NF_SOFT_TX_EXTRA);
 	bp->msgs = calloc(bp->nmsgs, sizeof(*bp->msgs));
 	if (!bp->msgs)
 		goto err_nomem;
@@ -584,16 +601,17 @@ static int bess_open(const struct nf_devcfg *cfg, struct nf_port **out, char *er
 			arm_timer(bp, backoff_next(&bp->bo));
 		}
 	}
-	if (cfg->gro)
-		nf_info("vec%u: gro=1 has no effect on bess: its frames carry no virtio-net "
-			"header, so the guest gets no offloads", cfg->index);
 
 	bp->base = (struct nf_port){
 		.transport = cfg->transport,
 		.cfg = cfg,
 		.rx_fd = bp->es.epfd,
 		.tx_fd = bp->es.gate,
-		.caps = 0,
+		/* Plain frames: the guest's TSO frames and partial checksums
+		 * are finished by the engine, and with gro=1 received segments
+		 * are coalesced for it. vnet=1: the header crosses, written
+		 * by a peer we check. */
+		.caps = vnet ? NF_CAP_VNET_HDR | NF_CAP_GSO | NF_CAP_PEER_HDR : NF_CAP_SOFT_OFFLOAD,
 	};
 	*out = &bp->base;
 	return 0;
