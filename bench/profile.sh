@@ -4,6 +4,7 @@
 # endpoints' work on CPU 0; perf samples CPU 1 (software clock) with call graphs.
 #
 # env: UMLNF, IMAGE, PROF_VEC_OPTS (default gro=1), PROF_SECONDS (4), PROF_BYTES (60),
+#      PROF_TRANSPORT (raw; tap or hybrid: taps bridged to the veth ends, as in bench.sh),
 #      PROF_GAP (trafgen -t: 0 = flat out, e.g. 20us = 50 kpps),
 #      PROF_UMLNF_ARGS (extra uml-nf flags, e.g. "--poll 100"),
 #      PROF_STOCK=1 to profile stock linux.uml instead; PROF_RATE=PPS: a steady rate from
@@ -18,12 +19,20 @@ SECS=${PROF_SECONDS:-4}
 BYTES=${PROF_BYTES:-60}
 OUT=build/bench
 mkdir -p "$OUT"
-name=${PROF_NAME:-$([ "${PROF_STOCK:-0}" = 1 ] && echo stock || echo umlnf)-${PROF_VEC_OPTS:-gro=1}}
+name=${PROF_NAME:-$([ "${PROF_STOCK:-0}" = 1 ] && echo stock || echo umlnf)-${PROF_TRANSPORT:-raw}-${PROF_VEC_OPTS:-gro=1}}
 
 lab_init prof || exit 1
 lab_create || die "lab_create"
 lab_write_conf || die "lab_write_conf"
 export LAB_VEC_OPTS=${PROF_VEC_OPTS:-gro=1} LAB_CPUS=1
+case ${PROF_TRANSPORT:-raw} in
+raw) ;;
+tap | hybrid)
+	# The taps bridged to the veth ends, as bench.sh's tap variants.
+	lab_bridge_taps || die "taps"
+	export LAB_VEC_TRANSPORT=$PROF_TRANSPORT LAB_VEC_IF0=p-tap0 LAB_VEC_IF1=p-tap1 ;;
+*) die "PROF_TRANSPORT: raw, tap or hybrid" ;;
+esac
 if [ "${PROF_STOCK:-0}" = 1 ]; then
 	lab_start_stock "$IMAGE" || die "start"
 else

@@ -294,8 +294,21 @@ lab_write_conf() {
 # guest on the taps reaches the client and the server. No STP, no forwarding
 # delay; no IPv6 (the namespace's default, set by lab_create). The devices
 # belong to the namespace and go with it.
+# The lab's bridges carry frames for the appliance, not for the host's
+# firewall: this host loads br_netfilter, which would send every bridged
+# frame through iptables in the middle namespace (per-namespace sysctls; a
+# kernel without br_netfilter has none of them).
+_lab_bridge_nofilter() {
+	local k
+	for k in iptables ip6tables arptables; do
+		ip netns exec "$LAB_NS_HOST" sh -c \
+			"[ ! -e /proc/sys/net/bridge/bridge-nf-call-$k ] || echo 0 >/proc/sys/net/bridge/bridge-nf-call-$k"
+	done
+}
+
 lab_bridge_taps() {
 	local n
+	_lab_bridge_nofilter
 	for n in 0 1; do
 		timeout 10 ip -n "$LAB_NS_HOST" tuntap add dev "p-tap$n" mode tap \
 			${LAB_TAP_USER:+user "$LAB_TAP_USER"} &&
@@ -315,6 +328,7 @@ lab_bridge_taps() {
 # "PROG IFNAME" in ${P}host, where the appliance runs).
 lab_tap_bridges() {
 	local n
+	_lab_bridge_nofilter
 	for n in 0 1; do
 		timeout 10 ip -n "$LAB_NS_HOST" link add "p-br$n" type bridge \
 			stp_state 0 forward_delay 0 &&

@@ -67,6 +67,7 @@ tl_create() {
 }
 
 tl_server_tap() {
+	_lab_bridge_nofilter
 	timeout 10 ip -n "$LAB_NS_HOST" tuntap add dev p-tap1 mode tap &&
 	timeout 10 ip -n "$LAB_NS_HOST" link add p-br1 type bridge stp_state 0 forward_delay 0 &&
 	timeout 10 ip -n "$LAB_NS_HOST" link set p-tap1 master p-br1 &&
