@@ -132,6 +132,28 @@ enum encap_reason encap_check(const struct encap *e, struct encap_rx *rx, const 
 	return ENC_OK;
 }
 
+void encap_run_init(struct encap_run *r, size_t len, size_t seg)
+{
+	if (seg == 0 || seg >= len)
+		seg = len ? len : 1;
+	r->len = len;
+	r->seg = seg;
+	r->i = 0;
+	/* An empty buffer is one (empty) datagram, as a plain receive of a
+	 * zero-length datagram is: it is checked and counted, not lost. */
+	r->n = len ? (len - 1) / seg + 1 : 1;
+}
+
+bool encap_run_next(struct encap_run *r, size_t *off, size_t *len)
+{
+	if (r->i >= r->n)
+		return false;
+	size_t o = r->i++ * r->seg;
+	*off = o;
+	*len = r->len - o < r->seg ? r->len - o : r->seg;
+	return true;
+}
+
 const char *encap_reason_name(enum encap_kind kind, enum encap_reason r)
 {
 	static const char *const names[ENC_NREASONS] = {

@@ -80,6 +80,35 @@ static inline unsigned encap_rx_prefix(const struct encap *e, bool outer4)
 	return (outer4 ? IPV4_HDR_MIN : 0) + e->hdr_len;
 }
 
+/* A run of datagrams the host handed over as one buffer (UDP GRO): the
+ * datagrams lie back to back, each seg bytes but the last, which may be
+ * shorter. A buffer without a segment size (seg 0, or seg >= len: the host
+ * did not coalesce) is one datagram, and so is an empty one (a zero-length
+ * datagram, which encap_check then refuses as short):
+ *
+ *   0        seg       2*seg            len
+ *   +---------+---------+----------------+
+ *   | dgram 0 | dgram 1 | ... | last <= seg
+ *   +---------+---------+----------------+
+ */
+struct encap_run {
+	size_t len, seg; /* seg >= 1 once set up */
+	size_t i, n;     /* the next datagram's index, how many there are */
+};
+
+/* Sets r up to cut a buffer of len bytes into datagrams of seg bytes. */
+void encap_run_init(struct encap_run *r, size_t len, size_t seg);
+
+/* The next datagram of the run: returns true with its offset and length,
+ * or false when the run is used up. */
+bool encap_run_next(struct encap_run *r, size_t *off, size_t *len);
+
+/* True when the run has datagrams left. */
+static inline bool encap_run_left(const struct encap_run *r)
+{
+	return r->i < r->n;
+}
+
 /* The counter name of a reason for this kind of tunnel ("rx_bad_key", or
  * "rx_bad_counter" for L2TPv3's ENC_SEQ), NULL for reasons the kind never
  * counts. */

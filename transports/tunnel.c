@@ -12,6 +12,13 @@
  * counted by reason, so the engine neither delivers it nor spends a guest
  * buffer on it.
  *
+ * L2TPv3 over UDP receives with UDP GRO instead (tun_rx_gro): a run of
+ * datagrams the host kept as one (a UDP_SEGMENT send over lo, or its own
+ * GRO) arrives as one buffer of ours, which is cut into datagrams here:
+ *
+ *   receive   [hdr|frame][hdr|frame]...[hdr|last frame]  gro slot, then
+ *             each frame copied to the engine's iovecs
+ *
  * The socket is connected to dst (UML's is not): the host then looks the
  * route up once instead of per datagram, and a raw socket (GRE, L2TPv3 over
  * IP), which would otherwise get every datagram of its protocol to the bound
@@ -33,11 +40,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "iov.h"
 #include "log.h"
 #include "util.h"
 
 #define TUN_SOCKBUF (4 << 20)
 #define TUN_IOV_MAX (NF_PKT_IOV_MAX + 1)
+
+/* UDP GRO receive: buffers per recvmmsg, and a buffer's size. A UDP
+ * payload (our header included) is under 64 KiB, and so is what the host's
+ * GRO merges, so a slot takes any buffer whole. */
+#define TUN_GRO_SLOTS 16u
+#define TUN_GRO_BYTES 65536u
+
+/* Buffers received with UDP GRO and the one being cut. */
+struct tun_gro {
+	uint8_t *buf; /* nslots x TUN_GRO_BYTES */
+	unsigned nslots;
+	unsigned cur, n;       /* buffer cur is being cut; n were received */
+	struct encap_run run;  /* buffer cur's datagrams not handed over yet */
+	bool peer, trunc;      /* buffer cur: from dst; larger than its slot */
+	uint64_t runs, dgrams; /* buffers of several datagrams, and theirs */
+	struct mmsghdr msgs[TUN_GRO_SLOTS];
+	struct iovec iov[TUN_GRO_SLOTS];
+	struct sockaddr_storage name[TUN_GRO_SLOTS];
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(int))];
+	} cmsg[TUN_GRO_SLOTS];
+};
 
 struct tun_port {
 	struct nf_port base;
@@ -48,6 +79,7 @@ struct tun_port {
 	bool outer4;  /* received datagrams start with the outer IPv4 header */
 	bool udp;     /* UDP socket: the peer's port must match too */
 	bool gso;     /* UDP: send runs of equal-sized datagrams with UDP_SEGMENT */
+	struct tun_gro *gro; /* UDP: receive runs of datagrams as one (UDP_GRO) */
 	bool vec;
 	struct sockaddr_storage dst;
 	socklen_t dstlen;
@@ -149,7 +181,51 @@ static void tun_free(struct tun_port *t)
 	free(t->rname);
 	free(t->trun);
 	free(t->tcmsg);
+	if (t->gro)
+		free(t->gro->buf);
+	free(t->gro);
 	free(t);
+}
+
+/* Receive with UDP GRO where the host has it (Linux 5.0): a vector
+ * receive only, as vec=0 means one datagram per receive call. Returns
+ * -ENOMEM, else 0 whether it is on or not. */
+static int tun_gro_setup(struct tun_port *t, const struct nf_devcfg *cfg,
+			 const struct tun_params *tp)
+{
+	/* UMLNF_UDP_GRO=0: datagram by datagram (an A/B switch for bench runs). */
+	const char *env = getenv("UMLNF_UDP_GRO");
+	int one = 1;
+
+	if (!tp->udp || !cfg->vec || (env && strcmp(env, "0") == 0))
+		return 0;
+	struct tun_gro *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->nslots = t->nrx < TUN_GRO_SLOTS ? t->nrx : TUN_GRO_SLOTS;
+	g->buf = malloc((size_t)g->nslots * TUN_GRO_BYTES);
+	if (!g->buf) {
+		free(g);
+		return -ENOMEM;
+	}
+	if (setsockopt(t->fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) < 0) {
+		nf_dbg("vec%u: %s: no UDP GRO here (%s): datagram by datagram", cfg->index, tp->name,
+		       strerror(errno));
+		free(g->buf);
+		free(g);
+		return 0;
+	}
+	for (unsigned i = 0; i < g->nslots; i++) {
+		g->iov[i] = (struct iovec){ g->buf + (size_t)i * TUN_GRO_BYTES, TUN_GRO_BYTES };
+		g->msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &g->name[i],
+			.msg_iov = &g->iov[i],
+			.msg_iovlen = 1,
+			.msg_control = g->cmsg[i].b,
+		};
+	}
+	t->gro = g;
+	return 0;
 }
 
 int tun_open(const struct nf_devcfg *cfg, const struct tun_params *tp, const struct encap *e,
@@ -234,7 +310,7 @@ int tun_open(const struct nf_devcfg *cfg, const struct tun_params *tp, const str
 	t->trun = calloc(t->ntx, sizeof(*t->trun));
 	t->tcmsg = calloc(t->ntx, CMSG_SPACE(sizeof(uint16_t)));
 	if (!t->rmsgs || !t->tmsgs || !t->riov || !t->tiov || !t->rhdr || !t->thdr || !t->rname ||
-	    !t->trun || !t->tcmsg)
+	    !t->trun || !t->tcmsg || tun_gro_setup(t, cfg, tp) < 0)
 		goto err_nomem;
 	/* Without changing sequence numbers, one header serves every frame. */
 	t->tx_seq = 1;
@@ -283,12 +359,154 @@ static bool soft_error(int e)
 	       e == EHOSTDOWN || e == ENONET || e == EACCES || e == EPROTO || e == EMSGSIZE;
 }
 
+/* Receives up to k messages (one recvmsg each with vec=0). Returns how
+ * many, 0 if none is waiting, -errno on a hard error. */
+static int tun_recv(struct tun_port *t, struct mmsghdr *msgs, unsigned k)
+{
+	int n;
+
+	for (unsigned tries = 0;; tries++) {
+		if (t->vec) {
+			n = recvmmsg(t->fd, msgs, k, MSG_DONTWAIT, NULL);
+		} else {
+			for (n = 0; n < (int)k; n++) {
+				ssize_t r = recvmsg(t->fd, &msgs[n].msg_hdr, MSG_DONTWAIT);
+				if (r < 0) {
+					if (n > 0)
+						break;
+					n = -1;
+					break;
+				}
+				msgs[n].msg_len = (unsigned)r;
+			}
+		}
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		/* An ICMP error about what we sent (the peer is not up yet,
+		 * no route): reported once by the socket, not about this
+		 * receive. Counted, then the queue is read on. */
+		if (!soft_error(errno) || tries == 4)
+			return soft_error(errno) ? 0 : -errno;
+		t->icmp_errors++;
+	}
+}
+
+/* Starts cutting GRO buffer i: its datagram size from the UDP_GRO cmsg
+ * (none: the host did not coalesce, one datagram). */
+static void tun_gro_start(struct tun_port *t, unsigned i)
+{
+	struct tun_gro *g = t->gro;
+	struct msghdr *mh = &g->msgs[i].msg_hdr;
+	uint32_t len = g->msgs[i].msg_len;
+	int seg = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm))
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(&seg, CMSG_DATA(cm), sizeof(seg));
+	/* msg_len is what the slot took: never more than TUN_GRO_BYTES. */
+	if (len > TUN_GRO_BYTES)
+		len = TUN_GRO_BYTES;
+	encap_run_init(&g->run, len, seg > 0 ? (size_t)seg : 0);
+	/* The host merges datagrams of one flow only: one source for all. */
+	g->peer = same_addr(&g->name[i], &t->dst, true);
+	g->trunc = mh->msg_flags & MSG_TRUNC;
+	if (g->run.n > 1) {
+		g->runs++;
+		g->dgrams += g->run.n;
+	}
+}
+
+/* Hands the next datagram of the buffer being cut over as pkt, checked as
+ * tun_rx_batch checks a datagram received alone. */
+static void tun_gro_take(struct tun_port *t, struct nf_pkt *pkt)
+{
+	struct tun_gro *g = t->gro;
+	const uint8_t *slot = g->buf + (size_t)g->cur * TUN_GRO_BYTES;
+	unsigned pre = t->enc.hdr_len;
+	size_t off, len, foff, room = 0;
+	enum encap_reason r = ENC_PEER;
+
+	encap_run_next(&g->run, &off, &len);
+	const uint8_t *d = slot + off;
+	/* Not the peer: checked before the header so that a stranger cannot
+	 * move our counter state. */
+	if (g->peer)
+		r = encap_check(&t->enc, &t->rxs, d, len, len, false, &foff);
+	for (unsigned k = 0; k < pkt->iovcnt; k++)
+		room += pkt->iov[k].iov_len;
+	size_t flen = len > pre ? len - pre : 0;
+	pkt->flags = 0;
+	/* A buffer cut short by its slot (not seen: a slot holds any UDP
+	 * payload) ends in a datagram cut short. */
+	if (g->trunc && !encap_run_left(&g->run))
+		pkt->flags |= NF_PKT_TRUNC;
+	if (flen > room) {
+		flen = room;
+		pkt->flags |= NF_PKT_TRUNC;
+	}
+	pkt->len = (uint32_t)flen;
+	if (r != ENC_OK) {
+		t->drops[r]++;
+		pkt->flags |= NF_PKT_DROP;
+		return;
+	}
+	iov_write(pkt->iov, pkt->iovcnt, 0, d + pre, flen);
+}
+
+/* UDP GRO receive. Each buffer holds a run of datagrams of one size (the
+ * last may be shorter); they are cut into pkts[] one by one, each copied
+ * once (the host copied the run into our slot instead of into the
+ * guest's buffers) and checked like a datagram received alone. What does
+ * not fit in max stays for the next call. The engine calls again at once
+ * only after a full batch (fewer means "drained, wait for rx_fd", and
+ * rx_fd says nothing about what we hold), so a call that leaves datagrams
+ * behind always returns max. */
+static int tun_rx_gro(struct tun_port *t, struct nf_pkt *pkts, unsigned max)
+{
+	struct tun_gro *g = t->gro;
+	unsigned out = 0;
+	bool drained = false;
+
+	for (;;) {
+		while (out < max && encap_run_left(&g->run))
+			tun_gro_take(t, &pkts[out++]);
+		if (out == max)
+			return (int)out;
+		if (g->cur + 1 < g->n) {
+			tun_gro_start(t, ++g->cur);
+			continue;
+		}
+		/* The last receive took less than it asked for: the socket
+		 * is empty, another try would only say so. */
+		if (drained)
+			return (int)out;
+		unsigned k = max - out < g->nslots ? max - out : g->nslots;
+		for (unsigned i = 0; i < k; i++) {
+			g->msgs[i].msg_hdr.msg_namelen = sizeof(g->name[i]);
+			g->msgs[i].msg_hdr.msg_controllen = sizeof(g->cmsg[i].b);
+		}
+		g->cur = g->n = 0;
+		int n = tun_recv(t, g->msgs, k);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return (int)out;
+		g->n = (unsigned)n;
+		drained = (unsigned)n < k;
+		tun_gro_start(t, 0);
+	}
+}
+
 int tun_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 {
 	struct tun_port *t = to_tun(port);
 	unsigned pre = encap_rx_prefix(&t->enc, t->outer4);
-	int n;
 
+	if (t->gro)
+		return tun_rx_gro(t, pkts, max);
 	if (max > t->nrx)
 		max = t->nrx;
 	for (unsigned i = 0; i < max; i++) {
@@ -303,32 +521,7 @@ int tun_rx_batch(struct nf_port *port, struct nf_pkt *pkts, unsigned max)
 			.msg_iovlen = cnt + 1,
 		};
 	}
-	for (unsigned tries = 0;; tries++) {
-		if (t->vec) {
-			n = recvmmsg(t->fd, t->rmsgs, max, MSG_DONTWAIT, NULL);
-		} else {
-			for (n = 0; n < (int)max; n++) {
-				ssize_t r = recvmsg(t->fd, &t->rmsgs[n].msg_hdr, MSG_DONTWAIT);
-				if (r < 0) {
-					if (n > 0)
-						break;
-					n = -1;
-					break;
-				}
-				t->rmsgs[n].msg_len = (unsigned)r;
-			}
-		}
-		if (n >= 0)
-			break;
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		/* An ICMP error about what we sent (the peer is not up yet,
-		 * no route): reported once by the socket, not about this
-		 * receive. Counted, then the queue is read on. */
-		if (!soft_error(errno) || tries == 4)
-			return soft_error(errno) ? 0 : -errno;
-		t->icmp_errors++;
-	}
+	int n = tun_recv(t, t->rmsgs, max);
 	for (int i = 0; i < n; i++) {
 		const struct msghdr *mh = &t->rmsgs[i].msg_hdr;
 		uint32_t len = t->rmsgs[i].msg_len;
@@ -470,6 +663,10 @@ int tun_format_stats(struct nf_port *port, char *buf, size_t len)
 	if (off < len)
 		off += (size_t)snprintf(buf + off, len - off, " icmp_errors=%llu",
 					(unsigned long long)t->icmp_errors);
+	if (t->gro && off < len)
+		off += (size_t)snprintf(buf + off, len - off, " rx_gro_runs=%llu rx_gro_dgrams=%llu",
+					(unsigned long long)t->gro->runs,
+					(unsigned long long)t->gro->dgrams);
 	return (int)(off < len ? off : len);
 }
 

@@ -204,6 +204,98 @@ static void test_l2tpv3(void **state)
 	assert_string_equal(encap_reason_name(ENCAP_GRE, ENC_KEY), "rx_bad_key");
 }
 
+/* ---- cutting UDP GRO buffers (encap_run) ---- */
+
+/* Cuts a buffer of len bytes every seg; offs/lens get each datagram. */
+static size_t cut(size_t len, size_t seg, size_t *offs, size_t *lens, size_t max)
+{
+	struct encap_run r;
+	size_t n = 0, off, l;
+	encap_run_init(&r, len, seg);
+	while (n < max && encap_run_left(&r)) {
+		assert_true(encap_run_next(&r, &off, &l));
+		offs[n] = off;
+		lens[n++] = l;
+	}
+	assert_false(encap_run_left(&r));
+	assert_false(encap_run_next(&r, &off, &l));
+	return n;
+}
+
+static void test_gro_run(void **state)
+{
+	(void)state;
+	size_t o[80], l[80];
+
+	/* Equal datagrams, then a shorter last one. */
+	assert_int_equal(cut(300, 100, o, l, 80), 3);
+	assert_int_equal(o[2], 200);
+	assert_int_equal(l[2], 100);
+	assert_int_equal(cut(250, 100, o, l, 80), 3);
+	assert_int_equal(o[1], 100);
+	assert_int_equal(l[1], 100);
+	assert_int_equal(o[2], 200);
+	assert_int_equal(l[2], 50);
+	assert_int_equal(cut(201, 100, o, l, 80), 3);
+	assert_int_equal(l[2], 1);
+	/* No segment size, or one at least the buffer: one datagram. */
+	assert_int_equal(cut(1514, 0, o, l, 80), 1);
+	assert_int_equal(l[0], 1514);
+	assert_int_equal(cut(1514, 1514, o, l, 80), 1);
+	assert_int_equal(cut(1514, 9000, o, l, 80), 1);
+	assert_int_equal(l[0], 1514);
+	/* An empty datagram is one datagram (encap_check calls it short). */
+	assert_int_equal(cut(0, 100, o, l, 80), 1);
+	assert_int_equal(o[0], 0);
+	assert_int_equal(l[0], 0);
+	/* The largest run the host makes: 64 segments, under 64 KiB. */
+	assert_int_equal(cut(64 * 1000, 1000, o, l, 80), 64);
+	assert_int_equal(o[63], 63000);
+	/* A segment size of 1 (a hostile or broken cmsg) still stays in. */
+	assert_int_equal(cut(70, 1, o, l, 80), 70);
+	assert_int_equal(o[69], 69);
+	assert_int_equal(l[69], 1);
+}
+
+/* Every datagram cut from a run goes through encap_check on its own: a bad
+ * one in the middle is refused, the ones around it pass, the counter goes
+ * on per datagram, and a short last one is refused as short. */
+static void test_gro_run_check(void **state)
+{
+	(void)state;
+	struct encap e = { .kind = ENCAP_L2TPV3, .udp = true, .rx_session = 0x20, .tx_session = 0x20,
+			   .cookie_len = 4, .rx_cookie = 0xabcd, .tx_cookie = 0xabcd, .seq = true };
+	struct encap_rx rx = { 0 };
+	uint8_t buf[5 * 40];
+	encap_init(&e);
+	assert_int_equal(e.hdr_len, 16);
+	const size_t seg = 16 + 24;
+	for (unsigned i = 0; i < 5; i++) {
+		encap_build(&e, buf + i * seg, 10 + i);
+		memset(buf + i * seg + 16, 0x40 + i, 24);
+	}
+	buf[2 * seg + 7] = 0x21; /* datagram 2: another session */
+	/* Datagram 4 cut to 16 + 10 bytes: shorter than an Ethernet header. */
+	size_t len = 4 * seg + 16 + 10;
+	enum encap_reason want[] = { ENC_OK, ENC_OK, ENC_SESSION, ENC_OK, ENC_SHORT };
+	struct encap_run r;
+	size_t off, l, foff, i = 0;
+	encap_run_init(&r, len, seg);
+	while (encap_run_next(&r, &off, &l)) {
+		assert_true(i < 5);
+		assert_int_equal(encap_check(&e, &rx, buf + off, l, l, false, &foff), want[i]);
+		if (want[i] == ENC_OK)
+			assert_int_equal(buf[off + foff], 0x40 + i);
+		i++;
+	}
+	assert_int_equal(i, 5);
+	assert_int_equal(rx.next, 14); /* taken: 10, 11, 13 */
+	/* The same run again is a replay: every counter refused. */
+	encap_run_init(&r, 2 * seg, seg);
+	while (encap_run_next(&r, &off, &l))
+		assert_int_equal(encap_check(&e, &rx, buf + off, l, l, false, &foff), ENC_SEQ);
+}
+
 /* ---- option validation (the transports' check ops through nf_opt_parse) ---- */
 
 static const struct {
@@ -293,6 +385,8 @@ int main(void)
 		cmocka_unit_test(test_gre_wire),
 		cmocka_unit_test(test_gre_check),
 		cmocka_unit_test(test_l2tpv3),
+		cmocka_unit_test(test_gro_run),
+		cmocka_unit_test(test_gro_run_check),
 		cmocka_unit_test(test_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
