@@ -423,7 +423,7 @@ if [ "$DENSITY_APPEND" != 1 ] || [ ! -s "$DENSITY_CSV" ]; then
 	echo "label,n,router,ready_s,idle_cpu_pct,wakeups_per_s,$(echo "mms pss_kb pss_anon_kb pss_file_kb pss_shmem_kb rss_kb rss_umlnf_kb rss_guest_kb guestmem_kb" | tr ' ' ',')" \
 		>"$DENSITY_OUT/appliances.csv"
 fi
-log "uml-nf $UMLNF ($("$UMLNF" --which-kernel 2>/dev/null | head -n 1)), image $IMAGE, N = $DENSITY_NS, label $DENSITY_LABEL"
+log "uml-nf $UMLNF ($("$UMLNF" --which-kernel 2>/dev/null | sed -n 1p)), image $IMAGE, N = $DENSITY_NS, label $DENSITY_LABEL"
 status=0
 for n in $DENSITY_NS; do
 	run_n "$n" || { status=1; R[ok]=0; R[reason]=${R[reason]:-failed}; }

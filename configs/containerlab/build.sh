@@ -10,6 +10,7 @@
 # `podman build` (whichever works), unless --stage-only. Default tag
 # uml-nf:latest.
 set -euo pipefail
+trap 'echo "build.sh: failed (status $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ctx=$root/build/containerlab/context
 tag=uml-nf:latest image=$root/build/images/router.img stage_only=0
@@ -24,8 +25,10 @@ done
 bin=$root/build/uml-nf
 [ -x "$bin" ] || { echo "build.sh: $bin not built (make)" >&2; exit 1; }
 [ -f "$image" ] || { echo "build.sh: image $image not found (make image)" >&2; exit 1; }
-kernel=$("$bin" --which-kernel | head -n 1)
-kernel=$(readlink -f "$kernel")
+# No "| head -n 1" here: uml-nf writes more lines after the first, and under
+# pipefail the SIGPIPE it may get when head has gone ends this script silently.
+which=$("$bin" --which-kernel) || { echo "build.sh: uml-nf --which-kernel failed: $which" >&2; exit 1; }
+kernel=$(readlink -f "${which%%$'\n'*}") || { echo "build.sh: cannot resolve the kernel path from: $which" >&2; exit 1; }
 rm -rf "$ctx"
 mkdir -p "$ctx"
 cp "$root/configs/containerlab/Dockerfile" "$ctx/Dockerfile"
