@@ -29,12 +29,12 @@ BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
 BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 stock-tap-gro1 stock-tap-gro0 stock-hybrid-gro1 stock-hybrid-gro0 umlnf-gre stock-gre umlnf-l2tpv3udp stock-l2tpv3udp umlnf-l2tpv3ip stock-l2tpv3ip"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 umlnf-tap-gro1 stock-tap-gro1 umlnf-tap-gro0 stock-tap-gro0 umlnf-hybrid-gro1 stock-hybrid-gro1 umlnf-hybrid-gro0 stock-hybrid-gro0 umlnf-gre stock-gre umlnf-l2tpv3udp stock-l2tpv3udp umlnf-l2tpv3ip stock-l2tpv3ip"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
 # The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
 BENCH_NDR_SIZES=${BENCH_NDR_SIZES-"64 1500"}
-BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 2700 || echo 1080)}
+BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 3300 || echo 1380)}
 BENCH_DIR=$(dirname "$BENCH_OUT")
 
 [ -f "$IMAGE" ] || { fail "image $IMAGE not found (make image)"; exit 1; }
@@ -855,6 +855,23 @@ for v in "${order[@]}"; do
 		print "tcp_target=" a " pps64_target=" b }')
 	echo "tunnel variant=$v ref=$r tcp_gbps=$t ref_tcp_gbps=$ts tcp=$tr pps64=$pr $met" |
 		tee -a "$BENCH_OUT.tmp"
+done
+
+# Local transport rows (issue 10): uml-nf tap against stock tap with the
+# same gro=, targets 64 B >= 5x and TCP one stream >= 3x; hybrid shown the
+# same way against stock hybrid (no target of its own).
+for v in "${order[@]}"; do
+	case $v in umlnf-tap-gro[01] | umlnf-hybrid-gro[01]) ;; *) continue ;; esac
+	r=stock-${v#umlnf-}
+	[ -n "${res[$r]:-}" ] || continue
+	pr=$(ratio "$(kv "${res[$v]}" pps64)" "$(kv "${res[$r]}" pps64)")
+	tr=$(ratio "$(kv "${res[$v]}" tcp_gbps)" "$(kv "${res[$r]}" tcp_gbps)")
+	met=""
+	case $v in umlnf-tap-*)
+		met=$(awk -v tr="$tr" -v pr="$pr" 'BEGIN {
+			print " pps64_target=" (pr + 0 >= 5 ? "met" : "not_met") " tcp_target=" (tr + 0 >= 3 ? "met" : "not_met") }') ;;
+	esac
+	echo "local variant=$v ref=$r pps64=$pr tcp=$tr$met" | tee -a "$BENCH_OUT.tmp"
 done
 
 # CSV: one row per variant, empty cells for keys a variant does not have.

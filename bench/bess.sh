@@ -92,6 +92,8 @@ awk '
 		return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
 	{ vs[v] = 1 }
 	END { for (v in vs) if (v != "stock") for (k in keys) { s = median("stock", k); u = median(v, k)
-		printf "bess ratio %s %s=%s stock=%s %s/stock=%.2f\n", k, v, u, s, v, (s > 0 ? u / s : 0) } }
+		# the ratio first: a ">" among printf arguments is a redirection
+		q = 0; if (s + 0 > 0) q = u / s
+		printf "bess ratio %s %s=%s stock=%s %s/stock=%.2f\n", k, v, u, s, v, q } }
 ' "$out"
 rm -f "$out"

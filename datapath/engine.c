@@ -329,6 +329,13 @@ void dev_call_guest(struct nf_dev *dev, unsigned q)
 static long long recall_check(struct nf_dev *dev, long long now)
 {
 	long long next = 0;
+	if (dev->vu.broken) {
+		/* No calls into a guest we stopped serving: a halting one
+		 * may be tearing down the very queue the call is for. */
+		for (unsigned q = 0; q < VNET_NQUEUES; q++)
+			dev->call_due[q] = dev->recall_at[q] = 0;
+		return 0;
+	}
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
 		struct vu_vring *vr = &dev->vu.vrings[q];
 		if (dev->call_due[q] && now >= dev->call_due[q]) {
@@ -892,8 +899,16 @@ void nf_engine_set_sched_batch(struct nf_engine *eng, bool on)
 
 void nf_engine_guest_halting(struct nf_engine *eng)
 {
-	for (unsigned d = 0; d < eng->ndevs; d++)
-		atomic_store(&eng->devs[d]->vu.halting, true);
+	/* The datapath serves a device with its lock held and checks the
+	 * rings' state under it: once we hold the lock, no batch is running
+	 * on that device, and after vu_dev_set_broken none will start. */
+	for (unsigned d = 0; d < eng->ndevs; d++) {
+		struct nf_dev *dev = eng->devs[d];
+		pthread_mutex_lock(&dev->vu.lock);
+		atomic_store(&dev->vu.halting, true);
+		vu_dev_set_broken(&dev->vu, "halt requested: guest memory no longer touched");
+		pthread_mutex_unlock(&dev->vu.lock);
+	}
 }
 
 void nf_engine_print_stats(struct nf_engine *eng, FILE *out)

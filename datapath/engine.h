@@ -64,8 +64,11 @@ void nf_engine_set_sched_batch(struct nf_engine *eng, bool on);
 /* Stops the threads (idempotent). */
 void nf_engine_stop(struct nf_engine *eng);
 
-/* The guest is being halted: ring garbage from here on is reported as the
- * end of service, not as a protocol error. Any thread. */
+/* The guest is about to be halted: every device stops touching guest
+ * memory before this returns (the datapath finishes its batch first), since
+ * a halting UML kernel frees its receive buffers and rings without telling
+ * the device (virtio_uml sends nothing at a reset, and disables the rings
+ * only after freeing the buffers). Any thread but the datapath's. */
 void nf_engine_guest_halting(struct nf_engine *eng);
 
 /* Writes per-device counters, one key=value line per device. */
