@@ -538,6 +538,26 @@ bench_router() {
 		timeout 10 ip netns exec "$LAB_NS_HOST" sysctl -qw net.ipv4.ip_forward=1 ||
 			bench_fail "host forwarding setup" || return 1
 		log "$variant: host namespace routes (CPUs $BENCH_ROUTER_CPUS through RPS)" ;;
+	ceil)
+		# bench/nullfwd.c between the two ports, pinned like a router; the
+		# endpoints reach it through static neighbour entries (it answers no ARP).
+		local m0=02:00:5e:00:0a:01 m1=02:00:5e:00:0a:02 cm sm
+		[ -x "$NULLFWD" ] || bench_fail "no $NULLFWD" || return 1
+		cm=$(mac_of "$LAB_NS_CLIENT" c-eth0) sm=$(mac_of "$LAB_NS_SERVER" s-eth0)
+		timeout 10 ip -n "$LAB_NS_CLIENT" neigh replace "$LAB_IF0_ADDR" lladdr "$m0" dev c-eth0 nud permanent &&
+		timeout 10 ip -n "$LAB_NS_SERVER" neigh replace "$LAB_IF1_ADDR" lladdr "$m1" dev s-eth0 nud permanent ||
+			bench_fail "static neighbours" || return 1
+		timeout 5 ip -n "$LAB_NS_HOST" link set p-veth0 promisc on
+		timeout 5 ip -n "$LAB_NS_HOST" link set p-veth1 promisc on
+		ip netns exec "$LAB_NS_HOST" taskset -c "$BENCH_ROUTER_CPUS" timeout 900 "$NULLFWD" \
+			"$transport" "$vif0" "$vif1" "$cm" "$sm" "$m0" "$m1" </dev/null \
+			>"$LAB_DIR/nullfwd.log" 2>&1 &
+		ROUTER_PID=$!
+		_lab_track "$ROUTER_PID"
+		sleep 0.3
+		kill -0 "$ROUTER_PID" 2>/dev/null || bench_fail "nullfwd: $(head -c 200 "$LAB_DIR/nullfwd.log")" ||
+			return 1
+		log "$variant: nullfwd $transport $vif0 <-> $vif1 (pid $ROUTER_PID, CPUs $BENCH_ROUTER_CPUS)" ;;
 	umlnf | stock)
 		lab_write_conf || bench_fail "lab_write_conf" || return 1
 		# BENCH_UMLNF_OPTS: extra vecN options for the uml-nf variants only.
@@ -595,6 +615,15 @@ bench_router() {
 	# GSO frames: stock gro=0 is known to break on GSO frames, and a guest it
 	# wedges must not spoil the MSS measurement.
 	R[tcp_mss_gbps]=fail R[tcp_gbps]=fail R[tcp4_gbps]=fail
+	if [ "$kind" = ceil ]; then
+		# A frame ceiling only: nullfwd carries no offloads (TCP would mean
+		# host segmentation in front of a tap, oversized frames on raw).
+		R[tcp_mss_gbps]=na R[tcp_gbps]=na R[tcp4_gbps]=na
+		[ -n "$ROUTER_PID" ] && kill "$ROUTER_PID" 2>/dev/null && wait "$ROUTER_PID" 2>/dev/null
+		log "$variant: $(cat "$LAB_DIR/nullfwd.log" 2>/dev/null)"
+		lab_destroy
+		return 0
+	fi
 	if c_offload off >/dev/null; then
 		bench_tcp "$variant tcp_mss"
 		R[tcp_mss_gbps]=$TCP_RESULT R[tcp_mss_retr]=$TCP_RETR
@@ -763,6 +792,13 @@ if [ ! -x "$PACER" ] || [ "$here/pacer.c" -nt "$PACER" ]; then
 	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$PACER" "$here/pacer.c" ||
 		log "warning: cannot build $PACER; fixed-rate keys will be fail"
 fi
+# The ceiling router of the ceil-* variants, built the same way.
+NULLFWD=$BENCH_DIR/tools/nullfwd
+if [ ! -x "$NULLFWD" ] || [ "$here/nullfwd.c" -nt "$NULLFWD" ]; then
+	mkdir -p "$BENCH_DIR/tools" &&
+	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$NULLFWD" "$here/nullfwd.c" -luring ||
+		log "warning: cannot build $NULLFWD; the ceil-* variants will fail"
+fi
 # The CPU meter (cycle soak), built the same way; calibrated on the idle
 # router CPUs before any variant runs.
 SOAK=$BENCH_DIR/tools/soak
@@ -799,7 +835,7 @@ for v in "${list[@]}"; do
 		umlnf-raw-gro[01]-mmap | umlnf-raw-gro[01]-mmtx | umlnf-raw-gro[01]-xdp | umlnf-raw-gro[01]-xdpskb | \
 		umlnf-raw-gro[01]-mmp[0-9]* | umlnf-raw-gro[01]-mrg | umlnf-raw-gro[01]-mb[0-9]*x[0-9]* | \
 		umlnf-raw-gro[01]-sbdp | umlnf-raw-gro[01]-sball | umlnf-raw-gro[01]-sboff | umlnf-raw-gro[01]-sock | \
-		umlnf-raw-gro[01]-old)
+		umlnf-raw-gro[01]-old | ceil-tap | ceil-raw)
 			bench_router "$v" ;;
 		umlnf-gre | stock-gre | umlnf-l2tpv3udp | stock-l2tpv3udp | umlnf-l2tpv3ip | stock-l2tpv3ip)
 			bench_tunnel "$v" ;;
@@ -832,6 +868,7 @@ for v in "${order[@]}"; do
 	refs=(host-router stock-raw-gro1)
 	[ "$vt-$vg" = raw-gro1 ] || refs+=("stock-$vt-$vg")
 	[ -n "$vx" ] && refs+=("umlnf-$vt-$vg")
+	refs+=("ceil-$vt") # the transport's ceiling (bench/nullfwd.c), when it ran
 	for r in "${refs[@]}"; do
 		[ -n "${res[$r]:-}" ] || continue
 		line="ratio variant=$v ref=$r"
@@ -871,6 +908,15 @@ for v in "${order[@]}"; do
 		met=$(awk -v tr="$tr" -v pr="$pr" 'BEGIN {
 			print " pps64_target=" (pr + 0 >= 5 ? "met" : "not_met") " tcp_target=" (tr + 0 >= 3 ? "met" : "not_met") }') ;;
 	esac
+	# The ceiling of the transport on this host (ceil-tap, ceil-hybrid has
+	# none: the same tap writes and a packet socket's reads): ceiling /
+	# stock is the most any tap router could gain over stock here.
+	c=ceil-${v#umlnf-} c=${c%-gro[01]}
+	if [ -n "${res[$c]:-}" ]; then
+		met+=" ceil_ndr64=$(kv "${res[$c]}" ndr64) ceil_over_ref_ndr64=$(ratio "$(kv "${res[$c]}" ndr64)" "$(kv "${res[$r]}" ndr64)")"
+		met+=" ceil_over_ref_pps64=$(ratio "$(kv "${res[$c]}" pps64)" "$(kv "${res[$r]}" pps64)")"
+		met+=" of_ceil_ndr64=$(ratio "$(kv "${res[$v]}" ndr64)" "$(kv "${res[$c]}" ndr64)")"
+	fi
 	echo "local variant=$v ref=$r pps64=$pr tcp=$tr$met" | tee -a "$BENCH_OUT.tmp"
 done
 

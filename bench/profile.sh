@@ -9,7 +9,8 @@
 #      PROF_UMLNF_ARGS (extra uml-nf flags, e.g. "--poll 100"),
 #      PROF_STOCK=1 to profile stock linux.uml instead; PROF_RATE=PPS: a steady rate from
 #      bench/pacer.c (bursts of 8) instead of trafgen; PROF_NAME: a name for the output
-#      files; output in build/bench/profile-*.
+#      files; output in build/bench/profile-* (.data, .txt, and a flame graph .svg with its
+#      .folded stacks, drawn by bench/flame.py).
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh"
 
@@ -80,3 +81,8 @@ grep -h "uml-nf: stats" "$LAB_DIR/appliance.log" | sed "s/features.*//"
 perf report -q -i "$OUT/profile-$name.data" --no-children --sort comm,dso,sym --percent-limit 0.7 \
 	2>/dev/null | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -45 >"$OUT/profile-$name.txt"
 cat "$OUT/profile-$name.txt"
+# The flame graph of the same samples (bench/flame.py): profile-NAME.svg.
+perf script -F comm,tid,ip,sym,dso -i "$OUT/profile-$name.data" 2>/dev/null |
+	python3 "$(dirname "${BASH_SOURCE[0]}")/flame.py" --title "router CPU, $name" \
+		--folded "$OUT/profile-$name.folded" >"$OUT/profile-$name.svg" &&
+	echo "flame graph: $OUT/profile-$name.svg" || echo "warning: no flame graph" >&2
