@@ -153,7 +153,12 @@ static unsigned tap_turn(struct port *ports, int i)
 		res[k] = -1;
 	}
 	ring_run(BATCH, res);
-	for (unsigned k = 0; k < BATCH && res[k] > 0; k++, n++) {
+	/* A read that found the queue empty does not end the batch: a later
+	 * one in the same submission may have caught a frame that came in. */
+	for (unsigned k = 0; k < BATCH; k++) {
+		if (res[k] <= 0)
+			continue;
+		n++;
 		if (!route(bufs[i][k], (size_t)res[k], &ports[1 - i])) {
 			dropped++;
 			continue;
