@@ -353,6 +353,14 @@ bench_tcp() {
 	local name=$1 g
 	shift
 	TCP_RETR=na
+	local perfpid='' pdata
+	if [ -n "${BENCH_PERF:-}" ]; then
+		# The router CPUs through the middle of the run, with call graphs.
+		pdata=$BENCH_PERF-${name// /-}.data
+		(sleep 1 && exec perf record -q -C "$BENCH_ROUTER_CPUS" -e cpu-clock -g -o "$pdata" \
+			-- sleep $((BENCH_TCP_SECONDS > 2 ? BENCH_TCP_SECONDS - 2 : 1))) >/dev/null 2>&1 &
+		perfpid=$!
+	fi
 	# Endpoints on the generator CPU too (iperf3 -A client,server).
 	if g=$(lab_iperf "$BENCH_TCP_SECONDS" -A "$BENCH_GEN_CPU,$BENCH_GEN_CPU" "$@") && [ -n "$g" ]; then
 		TCP_RESULT=$g
@@ -364,6 +372,9 @@ bench_tcp() {
 		TCP_RESULT=fail
 		log "$name: iperf3 failed or timed out (recorded as fail):" \
 			"$(tail -n 2 "$LAB_DIR/iperf-client.err" 2>/dev/null | tr '\n' ' ')"
+	fi
+	if [ -n "$perfpid" ]; then
+		wait "$perfpid" && log "$name: perf profile of the router CPUs in $pdata"
 	fi
 }
 

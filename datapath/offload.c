@@ -655,7 +655,8 @@ int ofl_gro_start(struct ofl_gro *g, uint8_t *buf, size_t cap, const uint8_t *fr
 	if (end > cap)
 		return -ENOSPC;
 
-	memcpy(buf, frame, end);
+	if (buf != frame) /* the same: the merge grows in place after it */
+		memcpy(buf, frame, end);
 	*g = (struct ofl_gro){
 		.buf = buf,
 		.cap = cap,

@@ -210,7 +210,9 @@ struct ofl_gro {
 };
 
 /* Starts a coalesced frame from a received TCP frame (copied into buf,
- * borrowed until finish; trailing Ethernet padding is dropped). Checksums
+ * borrowed until finish; trailing Ethernet padding is dropped; buf may be
+ * the frame itself, with cap the room it has: the merge then grows in
+ * place). Checksums
  * are not verified here: frames with a bad checksum must not be merged, so
  * the caller only passes frames whose checksum is known good (its header
  * said DATA_VALID or NEEDS_CSUM, or the caller verified it). Returns 0, or

@@ -398,17 +398,17 @@ static unsigned rx_gro_batch(struct nf_dev *dev, unsigned n)
 		if (open >= 0 && g.segs > 1) {
 			struct virtio_net_hdr_v1 mh;
 			size_t mlen = ofl_gro_finish(&g, &mh);
-			uint8_t *slot = rx_slot(dev, (unsigned)open);
-			memcpy(slot, &mh, VNET_HDR_LEN_LEGACY);
-			memcpy(slot + VNET_HDR_LEN_LEGACY, dev->linear, mlen);
+			memcpy(rx_slot(dev, (unsigned)open), &mh, VNET_HDR_LEN_LEGACY);
 			dev->rx_pkts[open].len = (uint32_t)(VNET_HDR_LEN_LEGACY + mlen);
 			dev->st.rx_coalesced += g.segs;
 		}
 		open = -1;
-		/* The merge is built in dev->linear, which is LINEAR_BYTES:
-		 * less than a spill slot's frame since BIG TCP, so a first
-		 * frame filling its slot must not be copied there whole. */
-		if (eligible && ofl_gro_start(&g, dev->linear, LINEAR_BYTES, data, len) == 0)
+		/* The merge grows in place in the first frame's slot: the
+		 * others' payloads are appended behind it (each copied once),
+		 * never the first frame copied out and the merge copied back.
+		 * Its IP length caps it far below the slot. */
+		if (eligible && ofl_gro_start(&g, (uint8_t *)data,
+					      SPILL_BYTES - VNET_HDR_LEN_LEGACY, data, len) == 0)
 			open = (int)j;
 	}
 	return absorbed;

@@ -58,7 +58,7 @@ _lab_running "$A" || die "A died with its client"
 step "stop A (SIGTERM): exit status 0, stats counted both ways, listen socket removed"
 lab_stop_pid "$A" 30
 rc=$?
-[ "$LAB_STOP_HOW" = exited ] && [ "$rc" -eq 0 ] || die "A: $LAB_STOP_HOW, status $rc"
+[ "$LAB_STOP_HOW" = exited ] && [ "$rc" -eq 0 ] || { tail -n 30 "$LAB_DIR/a.log"; die "A: $LAB_STOP_HOW, status $rc"; }
 stats=$(grep -a 'uml-nf: stats dev=vec1 ' "$LAB_DIR/a.log") || die "no stats line for vec1"
 echo "    $stats"
 for k in rx_packets tx_packets; do
@@ -87,7 +87,7 @@ lab_wait_log "$LAB_DIR/a3.log" 'vec0: bess: listening on' 20 || { cat "$LAB_DIR/
 lab_wait_log "$LAB_DIR/a3.log" 'uml-nf-router: ready' 60 || die "A3 not ready"
 lab_stop_pid "$A3" 30
 rc=$?
-[ "$LAB_STOP_HOW" = exited ] && [ "$rc" -eq 0 ] || die "A3: $LAB_STOP_HOW, status $rc"
+[ "$LAB_STOP_HOW" = exited ] && [ "$rc" -eq 0 ] || { tail -n 30 "$LAB_DIR/a3.log"; die "A3: $LAB_STOP_HOW, status $rc"; }
 [ -e "$SOCK" ] && die "$SOCK left behind by A3"
 
 step "destroy and assert clean"

@@ -843,6 +843,34 @@ static void test_gro_three(void **state)
 		}
 }
 
+/* The merge grown in place behind the first frame (buf == frame), as the
+ * engine's staged receive does: the same frame as one built in a buffer of
+ * its own. */
+static void test_gro_in_place(void **state)
+{
+	(void)state;
+	struct ofl_gro g;
+	struct virtio_net_hdr_v1 h;
+	struct spec s = spec4(MSS);
+	s.pad = 3;
+	make_stream(&s, 4);
+	memcpy(gro_buf, fr[0], frlen[0]);
+	assert_int_equal(ofl_gro_start(&g, gro_buf, sizeof(gro_buf), gro_buf, frlen[0]), 0);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(ofl_gro_append(&g, fr[i], frlen[i]), 1);
+	size_t len = ofl_gro_finish(&g, &h);
+	assert_int_equal(len, frlen[0] - 3 + 3 * MSS);
+	assert_int_equal(h.gso_size, MSS);
+	for (int i = 0; i < 4; i++)
+		frlen[i] -= 3;
+	resegment_equals(&g, 4);
+	/* Too little room behind the first frame for a second one. */
+	make_stream(&s, 2);
+	memcpy(gro_buf, fr[0], frlen[0]);
+	assert_int_equal(ofl_gro_start(&g, gro_buf, frlen[0] - 3 + MSS - 1, gro_buf, frlen[0]), 0);
+	assert_int_equal(ofl_gro_append(&g, fr[1], frlen[1]), 0);
+}
+
 static void test_gro_single_and_start(void **state)
 {
 	(void)state;
@@ -1357,6 +1385,7 @@ int main(void)
 		cmocka_unit_test(test_gso_split),
 		cmocka_unit_test(test_parse_headers_only),
 		cmocka_unit_test(test_gro_three),
+		cmocka_unit_test(test_gro_in_place),
 		cmocka_unit_test(test_gro_single_and_start),
 		cmocka_unit_test(test_gro_refuse),
 		cmocka_unit_test(test_gro_malformed),
