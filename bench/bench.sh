@@ -29,11 +29,14 @@ BENCH_PING_COUNT=${BENCH_PING_COUNT:-200}
 BENCH_PING_INTERVAL=${BENCH_PING_INTERVAL:-0.01}
 BENCH_GEN_CPU=${BENCH_GEN_CPU:-0}        # generator, endpoints, sink
 BENCH_ROUTER_CPUS=${BENCH_ROUTER_CPUS:-1} # the router (appliance or host forwarding)
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router ceil-raw umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 ceil-tap umlnf-tap-gro1 stock-tap-gro1 umlnf-tap-gro0 stock-tap-gro0 umlnf-hybrid-gro1 stock-hybrid-gro1 umlnf-hybrid-gro0 stock-hybrid-gro0 umlnf-gre stock-gre umlnf-l2tpv3udp stock-l2tpv3udp umlnf-l2tpv3ip stock-l2tpv3ip"}
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct-veth host-router ceil-raw umlnf-raw-gro1-old umlnf-raw-gro1 umlnf-raw-gro0-old umlnf-raw-gro0 umlnf-raw-gro1-mmap umlnf-raw-gro0-xdpskb umlnf-raw-gro0-xdp umlnf-raw-gro1-poll100 stock-raw-gro1 stock-raw-gro0 ceil-tap umlnf-tap-gro1 stock-tap-gro1 umlnf-tap-gro0 stock-tap-gro0 umlnf-hybrid-gro1 stock-hybrid-gro1 umlnf-hybrid-gro0 stock-hybrid-gro0 ceil-gre umlnf-gre stock-gre ceil-l2tpv3udp umlnf-l2tpv3udp stock-l2tpv3udp ceil-l2tpv3ip umlnf-l2tpv3ip stock-l2tpv3ip"}
 BENCH_OUT=${BENCH_OUT:-build/bench/results.txt}
 BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
 # The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
 BENCH_NDR_SIZES=${BENCH_NDR_SIZES-"64 1500"}
+# The same search for the tunnel rows (64 B only by default: their 1500 B
+# frames become two outer packets each).
+BENCH_TUNNEL_NDR_SIZES=${BENCH_TUNNEL_NDR_SIZES-64}
 BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 3300 || echo 1380)}
 BENCH_DIR=$(dirname "$BENCH_OUT")
 
@@ -420,6 +423,9 @@ cols+=(idle_busy_us_per_pkt64 fixed_idle_busy_us_per_pkt)
 # (receive livelock: well below 1).
 for s in $BENCH_NDR_SIZES; do cols+=("ndr$s" "pdr$s" "ndr_gen_bound$s" "ndr_trials$s" "flood_per_ndr$s"); done
 cols+=(ndr_busy_us_per_pkt64 ndr_umlnf_us_per_pkt64 ndr_guest_us_per_pkt64)
+# ceil-gre, ceil-l2tpv3*: the host's own tunnel path alone (bench/tunceil.c),
+# frames/s and the TCP payload they would carry.
+cols+=(ceil_fps ceil_tcp_gbps)
 
 declare -A R          # the variant being measured: key -> value
 declare -A DIRECT     # direct-veth offered rate per size, for gen_bound
@@ -736,6 +742,11 @@ bench_tunnel() {
 	R[cpu_us_per_pkt64]=$FLOOD_CPU_US R[busy_us_per_pkt64]=$FLOOD_BUSY_US
 	R[idle_busy_us_per_pkt64]=$FLOOD_IDLE_BUSY_US
 	R[wakeups_per_pkt64]=$FLOOD_WAKE R[kicks_per_pkt64]=$FLOOD_KICKS R[calls_per_pkt64]=$FLOOD_CALLS
+	local s
+	for s in $BENCH_TUNNEL_NDR_SIZES; do
+		ndr_search "$s"
+		R[flood_per_ndr$s]=$(per "${R[pps$s]:-0}" "${R[ndr$s]:-0}" 1 %.2f)
+	done
 	R[tcp_gbps]=fail
 	if c_offload on >/dev/null; then
 		LAB_SERVER_ADDR=$TL_SERVER bench_tcp "$variant tcp"
@@ -752,6 +763,32 @@ bench_tunnel() {
 			log "warning: $variant needed SIGKILL to stop"
 		fi
 	fi
+	lab_destroy
+}
+
+# bench_tunceil VARIANT (ceil-gre, ceil-l2tpv3ip, ceil-l2tpv3udp): the
+# ceiling of that tunnel's host path (bench/tunceil.c: one end sends
+# full-size frames, the other receives them, over lo, nothing else), pinned
+# to the router CPU for BENCH_TCP_SECONDS; l2tpv3udp with UDP GSO and GRO as
+# uml-nf sends it. No guest, no TCP: the most any router on this tunnel
+# could carry here, as TCP payload.
+bench_tunceil() {
+	local variant=$1 kind out
+	kind=${variant#ceil-}
+	[ "$kind" = l2tpv3udp ] && kind=l2tpv3udp-gso
+	lab_init "b-$variant" || return 1
+	bench_trap
+	lab_create || bench_fail "lab_create" || return 1
+	timeout 10 ip -n "$LAB_NS_HOST" addr add 10.9.0.1/32 dev lo &&
+		timeout 10 ip -n "$LAB_NS_HOST" addr add 10.9.0.2/32 dev lo ||
+		bench_fail "lo addresses" || return 1
+	out=$(timeout $((BENCH_TCP_SECONDS + 20)) ip netns exec "$LAB_NS_HOST" \
+		taskset -c "$BENCH_ROUTER_CPUS" "$TUNCEIL" "$kind" "$BENCH_TCP_SECONDS" 2>&1) ||
+		bench_fail "tunceil: $(head -c 200 <<<"$out")" || return 1
+	log "$variant: $out"
+	R[status]=ok
+	R[ceil_fps]=$(sed -n 's/.* fps=\([0-9]*\).*/\1/p' <<<"$out")
+	R[ceil_tcp_gbps]=$(sed -n 's/.* tcp_payload_gbps=\([0-9.]*\).*/\1/p' <<<"$out")
 	lab_destroy
 }
 
@@ -812,6 +849,13 @@ if [ ! -x "$NULLFWD" ] || [ "$here/nullfwd.c" -nt "$NULLFWD" ]; then
 fi
 # The CPU meter (cycle soak), built the same way; calibrated on the idle
 # router CPUs before any variant runs.
+# The tunnel ceiling of the ceil-gre/-l2tpv3* variants.
+TUNCEIL=$BENCH_DIR/tools/tunceil
+if [ ! -x "$TUNCEIL" ] || [ "$here/tunceil.c" -nt "$TUNCEIL" ]; then
+	mkdir -p "$BENCH_DIR/tools" &&
+	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$TUNCEIL" "$here/tunceil.c" ||
+		log "warning: cannot build $TUNCEIL; the tunnel ceil-* variants will fail"
+fi
 SOAK=$BENCH_DIR/tools/soak
 if [ ! -x "$SOAK" ] || [ "$here/soak.c" -nt "$SOAK" ]; then
 	mkdir -p "$BENCH_DIR/tools" &&
@@ -850,6 +894,8 @@ for v in "${list[@]}"; do
 			bench_router "$v" ;;
 		umlnf-gre | stock-gre | umlnf-l2tpv3udp | stock-l2tpv3udp | umlnf-l2tpv3ip | stock-l2tpv3ip)
 			bench_tunnel "$v" ;;
+		ceil-gre | ceil-l2tpv3udp | ceil-l2tpv3ip)
+			bench_tunceil "$v" ;;
 		*) R[status]=fail R[reason]=unknown_variant; fail "unknown variant $v" ;;
 		esac
 		if [ "${R[status]:-}" != ok ]; then
@@ -898,10 +944,17 @@ for v in "${order[@]}"; do
 	[ -n "${res[$r]:-}" ] || continue
 	t=$(kv "${res[$v]}" tcp_gbps) ts=$(kv "${res[$r]}" tcp_gbps)
 	tr=$(ratio "$t" "$ts") pr=$(ratio "$(kv "${res[$v]}" pps64)" "$(kv "${res[$r]}" pps64)")
-	met=$(awk -v t="$t" -v tr="$tr" -v pr="$pr" 'BEGIN {
+	nr=$(ratio "$(kv "${res[$v]}" ndr64)" "$(kv "${res[$r]}" ndr64)")
+	met=$(awk -v t="$t" -v tr="$tr" -v pr="$pr" -v nr="$nr" 'BEGIN {
 		a = (t + 0 >= 3 && tr + 0 >= 2) ? "met" : "not_met"; b = (pr + 0 >= 5) ? "met" : "not_met"
-		print "tcp_target=" a " pps64_target=" b }')
-	echo "tunnel variant=$v ref=$r tcp_gbps=$t ref_tcp_gbps=$ts tcp=$tr pps64=$pr $met" |
+		c = (nr + 0 >= 5) ? "met" : "not_met"
+		print "tcp_target=" a " pps64_target=" b " ndr64_target=" c }')
+	# The host's own tunnel path (ceil-*): what share of it uml-nf reaches.
+	c=ceil-${v#umlnf-} ceil=""
+	if [ -n "${res[$c]:-}" ]; then
+		ceil=" ceil_tcp_gbps=$(kv "${res[$c]}" ceil_tcp_gbps) of_ceil_tcp=$(ratio "$t" "$(kv "${res[$c]}" ceil_tcp_gbps)")"
+	fi
+	echo "tunnel variant=$v ref=$r tcp_gbps=$t ref_tcp_gbps=$ts tcp=$tr pps64=$pr ndr64=$nr $met$ceil" |
 		tee -a "$BENCH_OUT.tmp"
 done
 
