@@ -68,6 +68,7 @@ struct nf_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped; /* host -> guest */
 	uint64_t tx_packets, tx_bytes, tx_dropped; /* guest -> host */
 	uint64_t ctrl_cmds, calls, recalls;
+	uint64_t ctrl_halt_cmds; /* of them, answered after the halt request */
 	uint64_t kicks; /* guest notifications seen on any of the device's queues */
 	uint64_t rx_waits; /* times delivery waited for the guest to post buffers */
 	uint64_t rx_segmented; /* GSO frames segmented in software for the guest */

@@ -423,8 +423,12 @@ static bool serve(struct nf_dev *dev)
 	bool busy = false;
 
 	if (dev->vu.broken || vu_dev_check_fault(&dev->vu)) {
+		/* A halting guest's control commands are still answered (it
+		 * spins on each one): that ring alone, on its kick. */
+		if (dev->vu.ctrl_only && dev->kicked[VNET_Q_CTRL] && vr[VNET_Q_CTRL].ready)
+			busy = ctrl_run(dev);
 		dev_update_port_interest(dev);
-		return false;
+		return busy;
 	}
 	if (dev->kicked[VNET_Q_CTRL] && vr[VNET_Q_CTRL].ready)
 		busy |= ctrl_run(dev);
@@ -906,7 +910,8 @@ void nf_engine_guest_halting(struct nf_engine *eng)
 		struct nf_dev *dev = eng->devs[d];
 		pthread_mutex_lock(&dev->vu.lock);
 		atomic_store(&dev->vu.halting, true);
-		vu_dev_set_broken(&dev->vu, "halt requested: guest memory no longer touched");
+		dev->vu.ctrl_only = true;
+		vu_dev_set_broken(&dev->vu, "halt requested: only its control commands are answered");
 		pthread_mutex_unlock(&dev->vu.lock);
 	}
 }

@@ -425,8 +425,16 @@ bool ctrl_run(struct nf_dev *dev)
 	/* Ask for the next kick before answering: the guest posts its next
 	 * command the moment it sees this answer. */
 	bool more = !budget || vq_kick_enable(q);
-	if (any)
+	if (any && dev->vu.ctrl_only) {
+		/* Halting: the answer is published, but no call goes to a
+		 * guest tearing its devices down (it polls this ring). */
+		vq_flush(q);
+		if (dev->st.ctrl_halt_cmds == 0)
+			nf_info("%s: answered a control command of the halting guest", dev->vu.name);
+		dev->st.ctrl_halt_cmds++;
+	} else if (any) {
 		dev_call_guest(dev, VNET_Q_CTRL);
+	}
 	dev->kicked[VNET_Q_CTRL] = more;
 	return more; /* more is waiting: next turn */
 }

@@ -174,7 +174,8 @@ void vu_dev_set_broken(struct vu_dev *dev, const char *reason)
 		nf_err("%s: guest broke the virtio protocol: %s; device stopped until the guest reconnects",
 		       dev->name, reason);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
-		dev->vrings[q].ready = false;
+		if (!(dev->ctrl_only && q == VNET_Q_CTRL))
+			dev->vrings[q].ready = false;
 	dev->ops->changed(dev);
 }
 
@@ -373,8 +374,9 @@ static void update_ready(struct vu_dev *dev)
 
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
 		struct vu_vring *vr = &dev->vrings[q];
-		bool want = !dev->broken && dev->mem_set && vr->num && vr->addr_set &&
-			    vr->started && (vr->enabled || !proto);
+		bool live = !dev->broken || (dev->ctrl_only && q == VNET_Q_CTRL);
+		bool want = live && dev->mem_set && vr->num && vr->addr_set && vr->started &&
+			    (vr->enabled || !proto);
 		if (want && !vr->ready) {
 			if (vring_map(dev, vr) < 0) {
 				vu_dev_set_broken(dev, "vring addresses outside guest memory");

@@ -98,6 +98,11 @@ struct vu_dev {
 	struct virtio_net_config config;
 	const char *broken;    /* reason, or NULL */
 	atomic_bool halting;   /* the guest is shutting down: its rings may be scribbled on */
+	/* Stopped for a halt (set with halting, before vu_dev_set_broken): the
+	 * control queue alone stays served. A halting virtio_net may still
+	 * send a control command (rx mode, MAC table) and spins until it is
+	 * answered, and it only frees that ring after its last answer. */
+	bool ctrl_only;
 	atomic_bool mem_fault; /* a guest mapping faulted (file shrunk): see memguard.h */
 };
 

@@ -688,6 +688,38 @@ static void test_ctrl_commands(void **state)
 	lab_finish(state);
 }
 
+/* After the halt request only the control queue is served: a halting
+ * virtio_net spins on each control command until it is answered, while its
+ * other rings may already be freed. The answer is published without a call;
+ * a frame posted for transmit stays untouched. */
+static void test_halt_serves_ctrl_only(void **state)
+{
+	struct lab *t = lab_up(state, NULL);
+	struct ff *fe = fe_of(t, 0);
+	struct nf_dev *dev = dev_of(t, 0);
+	struct vring_used_elem e;
+
+	nf_engine_guest_halting(t->eng);
+	uint64_t calls = dev->st.calls;
+	uint64_t ack = ctrl_post(t, VIRTIO_NET_CTRL_RX, 0);
+	ff_kick(fe, VNET_Q_CTRL);
+	ff_tx(fe, NULL, t->frame, 80);
+	dp_turn(t);
+	assert_int_equal(take(t, VNET_Q_CTRL).len, 1);
+	assert_int_equal(*(uint8_t *)ff_host(fe, ack), VIRTIO_NET_OK);
+	assert_int_equal(dev->st.ctrl_halt_cmds, 1);
+	assert_int_equal(dev->st.calls, calls);
+	assert_false(ff_take_used(fe, VNET_Q_TX, &e));
+	assert_int_equal(dev->st.tx_packets, 0);
+	/* Every device stopped (lab_finish's forwarding check cannot run). */
+	assert_broken(t, 0, "halt requested: only its control commands are answered");
+	assert_broken(t, GOOD, "halt requested: only its control commands are answered");
+	int fds_before = t->fds_before;
+	lab_teardown(state);
+	*state = NULL;
+	assert_int_equal(ff_count_fds(), fds_before);
+}
+
 /* ---- the call watchdog, statistics -------------------------------------------------- */
 
 /* A guest that does not act on a call (its used_event stays behind what we
@@ -1480,6 +1512,7 @@ int main(void)
 		T(test_tx_pushback),
 		T(test_ctrl_commands),
 		T(test_ctrl_full_ring),
+		T(test_halt_serves_ctrl_only),
 		T(test_call_watchdog),
 		T(test_stats_and_dump),
 		TO(test_disconnect_with_staged_frames, mrg1),
