@@ -35,8 +35,8 @@ BENCH_CSV=${BENCH_CSV:-${BENCH_OUT%.txt}.csv}
 # The RFC 2544 NDR/PDR search (bench/ndr.sh) at these sizes; "" = none.
 BENCH_NDR_SIZES=${BENCH_NDR_SIZES-"64 1500"}
 # The same search for the tunnel rows (64 B only by default: their 1500 B
-# frames become two outer packets each).
-BENCH_TUNNEL_NDR_SIZES=${BENCH_TUNNEL_NDR_SIZES-64}
+# frames become two outer packets each); none when BENCH_NDR_SIZES is empty.
+BENCH_TUNNEL_NDR_SIZES=${BENCH_TUNNEL_NDR_SIZES-$([ -n "$BENCH_NDR_SIZES" ] && echo 64)}
 BENCH_TOTAL_TIMEOUT=${BENCH_TOTAL_TIMEOUT:-$([ -n "$BENCH_NDR_SIZES" ] && echo 3300 || echo 1380)}
 BENCH_DIR=$(dirname "$BENCH_OUT")
 
