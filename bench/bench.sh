@@ -481,7 +481,15 @@ bench_udp() {
 	R[fixed_idle_busy_us_per_pkt]=$FLOOD_IDLE_BUSY_US
 	R[fixed_wakeups_per_pkt]=$FLOOD_WAKE R[fixed_kicks_per_pkt]=$FLOOD_KICKS
 	R[fixed_calls_per_pkt]=$FLOOD_CALLS
-	for s in $BENCH_NDR_SIZES; do
+	# shellcheck disable=SC2086 # a list of sizes
+	ndr_sizes $BENCH_NDR_SIZES
+}
+
+# ndr_sizes SIZE..: the RFC 2544 search at each size, and the flood rate
+# measured before it as a share of its NDR.
+ndr_sizes() {
+	local s
+	for s in "$@"; do
 		ndr_search "$s"
 		R[flood_per_ndr$s]=$(per "${R[pps$s]:-0}" "${R[ndr$s]:-0}" 1 %.2f)
 	done
@@ -742,11 +750,8 @@ bench_tunnel() {
 	R[cpu_us_per_pkt64]=$FLOOD_CPU_US R[busy_us_per_pkt64]=$FLOOD_BUSY_US
 	R[idle_busy_us_per_pkt64]=$FLOOD_IDLE_BUSY_US
 	R[wakeups_per_pkt64]=$FLOOD_WAKE R[kicks_per_pkt64]=$FLOOD_KICKS R[calls_per_pkt64]=$FLOOD_CALLS
-	local s
-	for s in $BENCH_TUNNEL_NDR_SIZES; do
-		ndr_search "$s"
-		R[flood_per_ndr$s]=$(per "${R[pps$s]:-0}" "${R[ndr$s]:-0}" 1 %.2f)
-	done
+	# shellcheck disable=SC2086 # a list of sizes
+	ndr_sizes $BENCH_TUNNEL_NDR_SIZES
 	R[tcp_gbps]=fail
 	if c_offload on >/dev/null; then
 		LAB_SERVER_ADDR=$TL_SERVER bench_tcp "$variant tcp"
@@ -833,35 +838,26 @@ variant_est() {
 }
 
 mkdir -p "$BENCH_DIR"
-# The fixed-rate sender, built here (the project Makefile does not know bench/).
-PACER=$BENCH_DIR/tools/pacer
-if [ ! -x "$PACER" ] || [ "$here/pacer.c" -nt "$PACER" ]; then
-	mkdir -p "$BENCH_DIR/tools" &&
-	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$PACER" "$here/pacer.c" ||
-		log "warning: cannot build $PACER; fixed-rate keys will be fail"
-fi
-# The ceiling router of the ceil-* variants, built the same way.
-NULLFWD=$BENCH_DIR/tools/nullfwd
-if [ ! -x "$NULLFWD" ] || [ "$here/nullfwd.c" -nt "$NULLFWD" ]; then
-	mkdir -p "$BENCH_DIR/tools" &&
-	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$NULLFWD" "$here/nullfwd.c" -luring ||
-		log "warning: cannot build $NULLFWD; the ceil-* variants will fail"
-fi
-# The CPU meter (cycle soak), built the same way; calibrated on the idle
-# router CPUs before any variant runs.
-# The tunnel ceiling of the ceil-gre/-l2tpv3* variants.
-TUNCEIL=$BENCH_DIR/tools/tunceil
-if [ ! -x "$TUNCEIL" ] || [ "$here/tunceil.c" -nt "$TUNCEIL" ]; then
-	mkdir -p "$BENCH_DIR/tools" &&
-	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$TUNCEIL" "$here/tunceil.c" ||
-		log "warning: cannot build $TUNCEIL; the tunnel ceil-* variants will fail"
-fi
-SOAK=$BENCH_DIR/tools/soak
-if [ ! -x "$SOAK" ] || [ "$here/soak.c" -nt "$SOAK" ]; then
-	mkdir -p "$BENCH_DIR/tools" &&
-	timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$SOAK" "$here/soak.c" ||
-		log "warning: cannot build $SOAK; busy CPU falls back to cpuidle residency"
-fi
+# build_tool NAME WHAT [LIBS..]: bench/NAME.c into $BENCH_DIR/tools/NAME
+# when missing or older than its source (the project Makefile does not know
+# bench/); prints the path. WHAT: what fails without it, for the warning.
+build_tool() {
+	local name=$1 what=$2 path=$BENCH_DIR/tools/$1
+	shift 2
+	if [ ! -x "$path" ] || [ "$here/$name.c" -nt "$path" ]; then
+		mkdir -p "$BENCH_DIR/tools" &&
+		timeout 60 "${CC:-cc}" -O2 -std=gnu11 -Wall -Wextra -Werror -o "$path" "$here/$name.c" "$@" ||
+			log "warning: cannot build $path; $what"
+	fi
+	echo "$path"
+}
+# The fixed-rate sender; the ceiling router of ceil-tap/ceil-raw; the
+# tunnel ceiling of ceil-gre/-l2tpv3*; the CPU meter (cycle soak),
+# calibrated on the idle router CPUs before any variant runs.
+PACER=$(build_tool pacer "fixed-rate keys will be fail")
+NULLFWD=$(build_tool nullfwd "the ceil-tap/ceil-raw variants will fail" -luring)
+TUNCEIL=$(build_tool tunceil "the tunnel ceil-* variants will fail")
+SOAK=$(build_tool soak "busy CPU falls back to cpuidle residency")
 [ "${BENCH_SOAK:-0}" = 1 ] && soak_calibrate
 : >"$BENCH_OUT.tmp"
 rm -f "$BENCH_OUT.partial"

@@ -47,8 +47,9 @@ struct nf_capture;
 /* nf_pkt.flags bit of the engine's own: coalesced into an earlier frame. */
 #define PKT_ABSORBED 0x100u
 #define SEGBUF_BYTES (LINEAR_BYTES + MAX_SEGS * 256u)
-/* dev->linear: one frame gathered for software segmentation or being
- * coalesced; frames larger than this are dropped (rx_oversize). */
+/* dev->linear: one frame gathered for software segmentation (coalescing
+ * grows in place in the first frame's slot); frames larger than this are
+ * dropped (rx_oversize). */
 #define LINEAR_BYTES RX_FRAME_MAX
 
 /* Batches per device per loop turn before looking at other devices again. */

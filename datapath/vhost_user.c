@@ -161,6 +161,12 @@ void vu_dev_deinit(struct vu_dev *dev)
 	pthread_mutex_destroy(&dev->lock);
 }
 
+/* True for the one ring a device stopped for a halt still serves. */
+static bool ring_outlives_stop(const struct vu_dev *dev, unsigned q)
+{
+	return dev->ctrl_only && q == VNET_Q_CTRL;
+}
+
 void vu_dev_set_broken(struct vu_dev *dev, const char *reason)
 {
 	if (dev->broken)
@@ -174,7 +180,7 @@ void vu_dev_set_broken(struct vu_dev *dev, const char *reason)
 		nf_err("%s: guest broke the virtio protocol: %s; device stopped until the guest reconnects",
 		       dev->name, reason);
 	for (unsigned q = 0; q < VNET_NQUEUES; q++)
-		if (!(dev->ctrl_only && q == VNET_Q_CTRL))
+		if (!ring_outlives_stop(dev, q))
 			dev->vrings[q].ready = false;
 	dev->ops->changed(dev);
 }
@@ -374,7 +380,7 @@ static void update_ready(struct vu_dev *dev)
 
 	for (unsigned q = 0; q < VNET_NQUEUES; q++) {
 		struct vu_vring *vr = &dev->vrings[q];
-		bool live = !dev->broken || (dev->ctrl_only && q == VNET_Q_CTRL);
+		bool live = !dev->broken || ring_outlives_stop(dev, q);
 		bool want = live && dev->mem_set && vr->num && vr->addr_set && vr->started &&
 			    (vr->enabled || !proto);
 		if (want && !vr->ready) {
